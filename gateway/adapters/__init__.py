@@ -1,0 +1,1 @@
+"""Adapters: the only code that talks to OPA, the database and the cloud."""

@@ -1,0 +1,86 @@
+"""RDS database instances. The master password is never handled here: RDS manages it in Secrets Manager."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.cloud.driver import Target, tag_list
+
+TYPE = "aws_db_instance"
+SCHEMA_ID = "resources/aws_db_instance.schema.json"
+IAM_ACTIONS = (
+    "rds:DescribeDBInstances",
+    "rds:CreateDBInstance",
+    "rds:ModifyDBInstance",
+    "rds:AddTagsToResource",
+    "rds:DeleteDBInstance",
+)
+_MODIFIABLE = (
+    ("instance_class", "DBInstanceClass"),
+    ("allocated_storage", "AllocatedStorage"),
+    ("storage_type", "StorageType"),
+    ("multi_az", "MultiAZ"),
+    ("publicly_accessible", "PubliclyAccessible"),
+    ("backup_retention_period", "BackupRetentionPeriod"),
+    ("deletion_protection", "DeletionProtection"),
+)
+
+_ARGS = (
+    ("engine_version", "EngineVersion"),
+    ("storage_type", "StorageType"),
+    ("storage_encrypted", "StorageEncrypted"),
+    ("kms_key_id", "KmsKeyId"),
+    ("multi_az", "MultiAZ"),
+    ("publicly_accessible", "PubliclyAccessible"),
+    ("backup_retention_period", "BackupRetentionPeriod"),
+    ("deletion_protection", "DeletionProtection"),
+)
+
+
+def identifier(t: Target) -> str:
+    return str(t.properties.get("identifier") or f"{t.team}-{t.name}".lower().replace("_", "-"))
+
+
+def create(cloud: Cloud, t: Target) -> str:
+    rds = cloud.client("rds", t.region)
+    ident = identifier(t)
+    try:
+        db = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+        tags = {x["Key"]: x["Value"] for x in db.get("TagList", [])}
+        if tags.get("govgate:request-id") == t.request_id:
+            return ident
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "DBInstanceNotFound":
+            raise
+    p = t.properties
+    args: dict[str, Any] = {
+        "DBInstanceIdentifier": ident,
+        "DBInstanceClass": p["instance_class"],
+        "Engine": p.get("engine", "postgres"),
+        "AllocatedStorage": p.get("allocated_storage", 20),
+        "MasterUsername": p.get("username", "govgate"),
+        "ManageMasterUserPassword": True,
+        "Tags": tag_list(t.tags),
+    }
+    args.update({k2: p[k1] for k1, k2 in _ARGS if k1 in p})
+    rds.create_db_instance(**args)
+    return ident
+
+
+def update(cloud: Cloud, t: Target) -> None:
+    assert t.resource_id
+    rds = cloud.client("rds", t.region)
+    args = {k2: t.changes[k1] for k1, k2 in _MODIFIABLE if k1 in t.changes}
+    if args:
+        rds.modify_db_instance(DBInstanceIdentifier=t.resource_id, ApplyImmediately=True, **args)
+    if "tags" in t.changes:
+        arn = rds.describe_db_instances(DBInstanceIdentifier=t.resource_id)["DBInstances"][0]["DBInstanceArn"]
+        rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(t.tags))
+
+
+def delete(cloud: Cloud, t: Target) -> None:
+    assert t.resource_id
+    cloud.client("rds", t.region).delete_db_instance(DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True)

@@ -1,0 +1,114 @@
+"""EC2 instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, tag_list
+
+TYPE = "aws_instance"
+SCHEMA_ID = "resources/aws_instance.schema.json"
+IAM_ACTIONS = (
+    "ec2:DescribeInstances",
+    "ec2:RunInstances",
+    "ec2:CreateTags",
+    "ec2:StopInstances",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:StartInstances",
+    "ec2:TerminateInstances",
+)
+
+
+def _existing(ec2: Any, t: Target) -> str | None:
+    resp = ec2.describe_instances(
+        Filters=[
+            {"Name": f"tag:{REQUEST_TAG}", "Values": [t.request_id]},
+            {"Name": f"tag:{RESOURCE_TAG}", "Values": [t.address]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+    )
+    for res in resp.get("Reservations", []):
+        for inst in res.get("Instances", []):
+            return str(inst["InstanceId"])
+    return None
+
+
+def _block_devices(p: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for root in p.get("root_block_device") or []:
+        ebs = {"VolumeSize": root.get("volume_size", 8), "VolumeType": root.get("volume_type", "gp3")}
+        ebs["Encrypted"] = bool(root.get("encrypted", False))
+        if root.get("kms_key_id"):
+            ebs["KmsKeyId"] = root["kms_key_id"]
+        out.append({"DeviceName": "/dev/xvda", "Ebs": ebs})
+    for vol in p.get("ebs_block_device") or []:
+        ebs = {"VolumeSize": vol["volume_size"], "VolumeType": vol.get("volume_type", "gp3")}
+        ebs["Encrypted"] = bool(vol.get("encrypted", False))
+        if vol.get("kms_key_id"):
+            ebs["KmsKeyId"] = vol["kms_key_id"]
+        out.append({"DeviceName": vol["device_name"], "Ebs": ebs})
+    return out
+
+
+def create(cloud: Cloud, t: Target) -> str:
+    ec2 = cloud.client("ec2", t.region)
+    found = _existing(ec2, t)
+    if found:
+        return found
+    p = t.properties
+    args: dict[str, Any] = {
+        "ImageId": p["ami"],
+        "InstanceType": p["instance_type"],
+        "MinCount": 1,
+        "MaxCount": 1,
+        "ClientToken": t.client_token,
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": tag_list(t.tags)},
+            {"ResourceType": "volume", "Tags": tag_list(t.tags)},
+        ],
+    }
+    if p.get("metadata_options"):
+        mo = p["metadata_options"][0]
+        args["MetadataOptions"] = {
+            k2: mo[k1]
+            for k1, k2 in (("http_tokens", "HttpTokens"), ("http_endpoint", "HttpEndpoint"),
+                           ("http_put_response_hop_limit", "HttpPutResponseHopLimit"))
+            if k1 in mo
+        }  # fmt: skip
+    if devices := _block_devices(p):
+        args["BlockDeviceMappings"] = devices
+    if "monitoring" in p:
+        args["Monitoring"] = {"Enabled": bool(p["monitoring"])}
+    if "associate_public_ip_address" in p:
+        nic: dict[str, Any] = {"DeviceIndex": 0, "AssociatePublicIpAddress": p["associate_public_ip_address"]}
+        if p.get("subnet_id"):
+            nic["SubnetId"] = p["subnet_id"]
+        if p.get("vpc_security_group_ids"):
+            nic["Groups"] = p["vpc_security_group_ids"]
+        args["NetworkInterfaces"] = [nic]
+    else:
+        if p.get("subnet_id"):
+            args["SubnetId"] = p["subnet_id"]
+        if p.get("vpc_security_group_ids"):
+            args["SecurityGroupIds"] = p["vpc_security_group_ids"]
+    resp = ec2.run_instances(**args)
+    return str(resp["Instances"][0]["InstanceId"])
+
+
+def update(cloud: Cloud, t: Target) -> None:
+    """Instance type changes need the instance stopped: stop, modify, start."""
+    assert t.resource_id
+    ec2 = cloud.client("ec2", t.region)
+    if "instance_type" in t.changes:
+        ec2.stop_instances(InstanceIds=[t.resource_id])
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[t.resource_id], WaiterConfig={"Delay": 2})
+        ec2.modify_instance_attribute(InstanceId=t.resource_id, InstanceType={"Value": t.changes["instance_type"]})
+        ec2.start_instances(InstanceIds=[t.resource_id])
+    if "tags" in t.changes:
+        ec2.create_tags(Resources=[t.resource_id], Tags=tag_list(t.tags))
+
+
+def delete(cloud: Cloud, t: Target) -> None:
+    assert t.resource_id
+    cloud.client("ec2", t.region).terminate_instances(InstanceIds=[t.resource_id])

@@ -1,0 +1,99 @@
+"""S3 buckets: the bucket, then its encryption, public access block, versioning, ACL and tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.cloud.driver import Target, tag_list
+
+TYPE = "aws_s3_bucket"
+SCHEMA_ID = "resources/aws_s3_bucket.schema.json"
+IAM_ACTIONS = (
+    "s3:CreateBucket",
+    "s3:GetBucketTagging",
+    "s3:PutBucketTagging",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketAcl",
+    "s3:ListBucket",
+    "s3:DeleteObject",
+    "s3:DeleteBucket",
+)
+
+
+def bucket_name(t: Target) -> str:
+    return str(t.properties.get("bucket") or f"{t.team}-{t.name}-{t.request_id[:8]}".lower().replace("_", "-"))
+
+
+def _ours(s3: Any, name: str, t: Target) -> bool:
+    try:
+        tags = {x["Key"]: x["Value"] for x in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+    except ClientError:
+        return False
+    return tags.get("govgate:request-id") == t.request_id
+
+
+def create(cloud: Cloud, t: Target) -> str:
+    s3 = cloud.client("s3", t.region)
+    p = t.properties
+    name = bucket_name(t)
+    if not _ours(s3, name, t):
+        args: dict[str, Any] = {"Bucket": name}
+        if t.region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": t.region}
+        s3.create_bucket(**args)
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(t.tags)})
+    configure(s3, name, p)
+    return name
+
+
+def configure(s3: Any, name: str, p: dict[str, Any]) -> None:
+    """Encryption, public access block, versioning and ACL, as declared."""
+    for sse in p.get("server_side_encryption_configuration") or []:
+        default = sse["rule"][0]["apply_server_side_encryption_by_default"][0]
+        by_default = {"SSEAlgorithm": default["sse_algorithm"]}
+        if default.get("kms_master_key_id"):
+            by_default["KMSMasterKeyID"] = default["kms_master_key_id"]
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": by_default}]},
+        )
+    # Absent a block, apply what AWS applies to new buckets: all public access blocked.
+    pab = (p.get("public_access_block") or [{}])[0]
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": pab.get("block_public_acls", True),
+            "IgnorePublicAcls": pab.get("ignore_public_acls", True),
+            "BlockPublicPolicy": pab.get("block_public_policy", True),
+            "RestrictPublicBuckets": pab.get("restrict_public_buckets", True),
+        },
+    )
+    for ver in p.get("versioning") or []:
+        status = "Enabled" if ver.get("enabled") else "Suspended"
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+    if p.get("acl"):
+        s3.put_bucket_acl(Bucket=name, ACL=p["acl"])
+
+
+def update(cloud: Cloud, t: Target) -> None:
+    assert t.resource_id
+    s3 = cloud.client("s3", t.region)
+    configure(s3, t.resource_id, t.properties)
+    if "tags" in t.changes:
+        s3.put_bucket_tagging(Bucket=t.resource_id, Tagging={"TagSet": tag_list(t.tags)})
+
+
+def delete(cloud: Cloud, t: Target) -> None:
+    assert t.resource_id
+    s3 = cloud.client("s3", t.region)
+    if t.properties.get("force_destroy"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=t.resource_id):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=t.resource_id, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=t.resource_id)

@@ -1,0 +1,86 @@
+"""EC2 security groups and their rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, tag_list
+
+TYPE = "aws_security_group"
+SCHEMA_ID = "resources/aws_security_group.schema.json"
+IAM_ACTIONS = (
+    "ec2:DescribeSecurityGroups",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateTags",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:DeleteSecurityGroup",
+)
+
+
+def permissions(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rules:
+        perm: dict[str, Any] = {"IpProtocol": r["protocol"]}
+        if r["protocol"] != "-1":
+            perm.update(FromPort=r["from_port"], ToPort=r["to_port"])
+        desc = {"Description": r["description"]} if r.get("description") else {}
+        perm["IpRanges"] = [{"CidrIp": c, **desc} for c in r.get("cidr_blocks") or []]
+        perm["Ipv6Ranges"] = [{"CidrIpv6": c, **desc} for c in r.get("ipv6_cidr_blocks") or []]
+        if r.get("security_groups"):
+            perm["UserIdGroupPairs"] = [{"GroupId": g} for g in r["security_groups"]]
+        out.append(perm)
+    return out
+
+
+def create(cloud: Cloud, t: Target) -> str:
+    ec2 = cloud.client("ec2", t.region)
+    found = ec2.describe_security_groups(
+        Filters=[
+            {"Name": f"tag:{REQUEST_TAG}", "Values": [t.request_id]},
+            {"Name": f"tag:{RESOURCE_TAG}", "Values": [t.address]},
+        ]
+    )["SecurityGroups"]
+    if found:
+        return str(found[0]["GroupId"])
+    p = t.properties
+    args: dict[str, Any] = {
+        "GroupName": p.get("name") or f"{t.team}-{t.name}",
+        "Description": p.get("description") or f"managed by governance-gateway for {t.team}",
+        "TagSpecifications": [{"ResourceType": "security-group", "Tags": tag_list(t.tags)}],
+    }
+    if p.get("vpc_id"):
+        args["VpcId"] = p["vpc_id"]
+    group_id = str(ec2.create_security_group(**args)["GroupId"])
+    if p.get("ingress"):
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions(p["ingress"]))
+    if "egress" in p:
+        # Terraform semantics: a declared egress list replaces AWS's default allow-all rule.
+        ec2.revoke_security_group_egress(
+            GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        )
+        if p["egress"]:
+            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=permissions(p["egress"]))
+    return group_id
+
+
+def update(cloud: Cloud, t: Target) -> None:
+    """A declared ingress list replaces the group's current ingress rules (Terraform semantics)."""
+    assert t.resource_id
+    ec2 = cloud.client("ec2", t.region)
+    if "ingress" in t.changes:
+        group = ec2.describe_security_groups(GroupIds=[t.resource_id])["SecurityGroups"][0]
+        if group.get("IpPermissions"):
+            ec2.revoke_security_group_ingress(GroupId=t.resource_id, IpPermissions=group["IpPermissions"])
+        if t.changes["ingress"]:
+            ec2.authorize_security_group_ingress(GroupId=t.resource_id, IpPermissions=permissions(t.changes["ingress"]))
+    if "tags" in t.changes:
+        ec2.create_tags(Resources=[t.resource_id], Tags=tag_list(t.tags))
+
+
+def delete(cloud: Cloud, t: Target) -> None:
+    assert t.resource_id
+    cloud.client("ec2", t.region).delete_security_group(GroupId=t.resource_id)

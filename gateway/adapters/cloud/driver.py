@@ -1,0 +1,52 @@
+"""What every resource driver provides, and the context it is given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway.adapters.cloud.client import Cloud
+
+REQUEST_TAG = "govgate:request-id"
+RESOURCE_TAG = "govgate:resource"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One resource of an approved request, as a driver needs it."""
+
+    request_id: str
+    team: str
+    address: str
+    name: str
+    region: str
+    properties: dict[str, Any]
+    resource_id: str | None = None
+    # For updates: only the properties this request changes (`properties` is the merged whole).
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The requested tags plus the gateway's own, which let it find what it created after a crash."""
+        return {**(self.properties.get("tags") or {}), REQUEST_TAG: self.request_id, RESOURCE_TAG: self.address}
+
+    @property
+    def client_token(self) -> str:
+        # EC2 idempotency token (max 64 chars). moto ignores it, so drivers also look for their tags first.
+        return f"{self.request_id}/{self.address}"[:64]
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class Driver(Protocol):
+    TYPE: str
+    SCHEMA_ID: str
+    IAM_ACTIONS: tuple[str, ...]
+
+    def create(self, cloud: Cloud, target: Target) -> str: ...
+
+    def update(self, cloud: Cloud, target: Target) -> None: ...
+
+    def delete(self, cloud: Cloud, target: Target) -> None: ...

@@ -1,0 +1,1 @@
+"""SQLModel tables, the engine and keyword-only repository functions (they never commit)."""

@@ -1,0 +1,107 @@
+"""Tables. Base classes hold the public fields; `table=True` classes add what only storage needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChangeRequestBase(SQLModel):
+    title: str
+    team: str = Field(index=True)
+    environment: str
+    requester: str = Field(index=True)
+    state: str = Field(index=True)
+    cloud: str
+    cost_monthly: float = 0.0
+    error: str | None = None
+
+
+class ChangeRequest(ChangeRequestBase, table=True):
+    __tablename__ = "change_requests"
+
+    id: str = Field(primary_key=True)
+    envelope: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    requester_groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    content_hash: str
+    decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Cloud ids of what execution created, by resource address.
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Approval(SQLModel, table=True):
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("request_id", "principal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(index=True, foreign_key="change_requests.id")
+    principal: str
+    group: str
+    verdict: str
+    comment: str = ""
+    content_hash: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    role: str
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    token_hash: str = Field(index=True, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class InventoryResource(SQLModel, table=True):
+    """What the gateway manages in the cloud: the `before` of updates and deletes, a team's committed spend."""
+
+    __tablename__ = "inventory"
+
+    id: str = Field(primary_key=True)
+    type: str
+    address: str
+    team: str = Field(index=True)
+    environment: str
+    region: str
+    cloud: str
+    properties: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    request_id: str = Field(foreign_key="change_requests.id")
+    monthly_cost: float = 0.0
+    status: str = "active"
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEvent(SQLModel, table=True):
+    __tablename__ = "ledger_events"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    id: str = Field(unique=True)
+    ts: str
+    type: str = Field(index=True)
+    request_id: str | None = Field(default=None, index=True)
+    actor: str
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str
+    hash: str
+
+
+class LedgerHead(SQLModel, table=True):
+    """One row; appenders lock it (FOR UPDATE on PostgreSQL) so the chain never forks."""
+
+    __tablename__ = "ledger_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str

@@ -1,0 +1,126 @@
+"""Keyword-only data access. None of these commit: the pipeline runner owns the transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from gateway.adapters.store.models import ApiToken, Approval, ChangeRequest, InventoryResource, utcnow
+from gateway.errors import Conflict, NotFound
+
+
+def add_request(session: Session, *, request: ChangeRequest) -> ChangeRequest:
+    session.add(request)
+    session.flush()
+    return request
+
+
+def get_request(session: Session, *, request_id: str, lock: bool = False) -> ChangeRequest:
+    """With lock=True the row stays locked (FOR UPDATE on PostgreSQL) until the caller's transaction ends."""
+    stmt = select(ChangeRequest).where(ChangeRequest.id == request_id)
+    row = session.exec(stmt.with_for_update() if lock else stmt).first()
+    if row is None:
+        raise NotFound(f"no request with id {request_id}")
+    return row
+
+
+def list_requests(
+    session: Session,
+    *,
+    state: str | None = None,
+    team: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[ChangeRequest]:
+    stmt = select(ChangeRequest)
+    if state:
+        stmt = stmt.where(ChangeRequest.state == state)
+    if team:
+        stmt = stmt.where(ChangeRequest.team == team)
+    if since:
+        stmt = stmt.where(ChangeRequest.created_at >= since)
+    stmt = stmt.order_by(col(ChangeRequest.created_at).desc()).offset(offset).limit(limit)
+    return list(session.exec(stmt).all())
+
+
+def ids_in_state(session: Session, *, state: str, limit: int = 100) -> list[str]:
+    stmt = select(ChangeRequest.id).where(ChangeRequest.state == state).order_by(col(ChangeRequest.created_at))
+    return list(session.exec(stmt.limit(limit)).all())
+
+
+def transition(session: Session, *, request_id: str, expected: str, values: dict[str, Any]) -> None:
+    """Compare-and-set on the state, so two racing writers make exactly one transition."""
+    stmt = (
+        update(ChangeRequest)
+        .where(col(ChangeRequest.id) == request_id, col(ChangeRequest.state) == expected)
+        .values(**values, updated_at=utcnow())
+    )
+    result = session.connection().execute(stmt)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"request {request_id} is no longer in state '{expected}'")
+    session.expire_all()
+
+
+def votes(session: Session, *, request_id: str, content_hash: str) -> list[Approval]:
+    stmt = select(Approval).where(Approval.request_id == request_id, Approval.content_hash == content_hash)
+    return list(session.exec(stmt.order_by(col(Approval.id))).all())
+
+
+def add_vote(session: Session, *, vote: Approval) -> Approval:
+    session.add(vote)
+    session.flush()
+    return vote
+
+
+def add_token(session: Session, *, token: ApiToken) -> ApiToken:
+    if session.exec(select(ApiToken).where(ApiToken.name == token.name)).first():
+        raise Conflict(f"a token named {token.name!r} exists already")
+    session.add(token)
+    session.flush()
+    return token
+
+
+def token_by_hash(session: Session, *, token_hash: str) -> ApiToken | None:
+    return session.exec(
+        select(ApiToken).where(ApiToken.token_hash == token_hash, col(ApiToken.revoked_at).is_(None))
+    ).first()
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.exec(select(ApiToken).order_by(col(ApiToken.id))).all())
+
+
+def revoke_token(session: Session, *, name: str) -> ApiToken:
+    tok = session.exec(select(ApiToken).where(ApiToken.name == name)).first()
+    if tok is None:
+        raise NotFound(f"no token named {name!r}")
+    tok.revoked_at = utcnow()
+    session.add(tok)
+    return tok
+
+
+def inventory_get(session: Session, *, resource_id: str) -> InventoryResource | None:
+    return session.get(InventoryResource, resource_id)
+
+
+def inventory_put(session: Session, *, resource: InventoryResource) -> None:
+    session.merge(resource)
+    session.flush()
+
+
+def inventory_retire(session: Session, *, resource_id: str) -> None:
+    row = session.get(InventoryResource, resource_id)
+    if row is not None:
+        row.status = "retired"
+        session.add(row)
+
+
+def committed_monthly(session: Session, *, team: str) -> float:
+    stmt = select(func.coalesce(func.sum(InventoryResource.monthly_cost), 0.0)).where(
+        InventoryResource.team == team, InventoryResource.status == "active"
+    )
+    return float(session.exec(stmt).one())

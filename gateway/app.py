@@ -1,0 +1,123 @@
+"""The composition root: create_app(settings) builds every adapter once and wires the routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway import __version__
+from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.cloud.sandbox import SandboxCloud
+from gateway.adapters.opa import OpaClient
+from gateway.adapters.opa_process import LocalOpa
+from gateway.adapters.policy_source import load_policy_source
+from gateway.adapters.store.db import Database
+from gateway.api import audit, errors, requests, system
+from gateway.domain.cost import default_catalog
+from gateway.metrics import HTTP_LATENCY
+from gateway.pipeline.evaluate import Evaluator
+from gateway.pipeline.execute import Executor
+from gateway.pipeline.runner import Runner
+from gateway.pipeline.validate import Validator
+from gateway.services import Services
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway")
+
+
+def build_services(settings: Settings) -> Services:
+    """Starts what the settings ask for: local OPA unless GATEWAY_OPA_URL, the sandbox unless GATEWAY_CLOUD=aws."""
+    closers: list[Callable[[], None]] = []
+    try:
+        source = load_policy_source(settings.policy_dir)
+        db = Database(settings.effective_database_url)
+        closers.append(db.dispose)
+        db.create_all()
+        opa_url = settings.opa_url
+        if not opa_url:
+            local = LocalOpa(settings.policy_dir, settings.data_dir, binary=settings.opa_binary)
+            local.start(wait_paths=[s.data_path for s in source.sets])
+            closers.append(local.stop)
+            opa_url = local.url
+        opa = OpaClient(opa_url, timeout=settings.opa_timeout_seconds)
+        closers.append(opa.close)
+        endpoint = settings.aws_endpoint_url
+        if settings.sandbox and not endpoint:
+            sandbox = SandboxCloud()
+            endpoint = sandbox.start()
+            closers.append(sandbox.stop)
+        cloud = Cloud(label=settings.cloud, endpoint_url=endpoint)
+    except BaseException:
+        for fn in reversed(closers):
+            fn()
+        raise
+
+    def current_source():  # type: ignore[no-untyped-def]
+        return source
+
+    runner = Runner(
+        db=db,
+        validator=Validator(settings.schema_dir),
+        evaluator=Evaluator(opa, current_source),
+        executor=Executor(cloud),
+        catalog=default_catalog(),
+        source=current_source,
+        cloud_label=settings.cloud,
+    )
+    return Services(settings=settings, db=db, opa=opa, cloud=cloud, runner=runner, source=current_source,
+                    closers=closers)  # fmt: skip
+
+
+async def _retry_received(svc: Services) -> None:
+    """Requests accepted while OPA was down are evaluated as soon as it answers again."""
+    while True:
+        await asyncio.sleep(svc.settings.retry_interval_seconds)
+        try:
+            n = await run_in_threadpool(svc.runner.retry_received)
+            if n:
+                log.info("evaluated %d request(s) accepted while the policy engine was unavailable", n)
+        except Exception:  # noqa: BLE001  (the loop must outlive a bad round; the error is logged)
+            log.exception("retrying received requests failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = await run_in_threadpool(build_services, settings)
+        app.state.services = svc
+        log.warning("governance-gateway %s ready (cloud=%s)", __version__, settings.cloud)
+        task = asyncio.create_task(_retry_received(svc))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await run_in_threadpool(svc.close)
+
+    app = FastAPI(title="governance-gateway", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    errors.install(app)
+    for router in (requests.router, audit.router, system.router):
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(time.perf_counter() - t0)
+        if settings.sandbox:
+            response.headers["X-Gateway-Cloud"] = "sandbox"
+        return response
+
+    return app

@@ -1,0 +1,139 @@
+"""The policy decision (design section 8), derived from each policy set's deny / warn / require_approval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from gateway.domain.policy_sets import ENFORCEMENTS, PolicySet
+
+Outcome = Literal["rejected", "pending_approval", "approved"]
+
+
+class Violation(BaseModel):
+    set: str
+    rule: str
+    msg: str
+    enforcement: str
+    address: str | None = None
+
+
+class RequiredApproval(BaseModel):
+    group: str
+    count: int = 1
+    reason: str
+    # Set when the approval overrides a soft-mandatory violation: the approver must give a justification.
+    override: bool = False
+
+
+class Cost(BaseModel):
+    monthly: float
+    delta_monthly: float = 0.0
+    currency: str = "USD"
+
+
+class Decision(BaseModel):
+    outcome: Outcome
+    violations: list[Violation] = Field(default_factory=list)
+    warnings: list[Violation] = Field(default_factory=list)
+    required_approvals: list[RequiredApproval] = Field(default_factory=list)
+    cost: Cost
+    policy_revisions: dict[str, str] = Field(default_factory=dict)
+    decision_id: str
+    opa_decision_ids: dict[str, str | None] = Field(default_factory=dict)
+
+    def worse_than(self, other: Decision) -> bool:
+        """True when this decision asks for more than `other` did (used by the re-check before execution)."""
+        if self.outcome == "rejected":
+            return other.outcome != "rejected"
+        mine = {(a.group, a.count) for a in self.required_approvals}
+        theirs = {(a.group, a.count) for a in other.required_approvals}
+        return not mine <= theirs
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """One policy set's answer as OPA gave it."""
+
+    policy_set: PolicySet
+    result: dict[str, Any]
+    revision: str
+    opa_decision_id: str | None
+
+
+def _messages(items: Any) -> list[dict[str, Any]]:
+    """conftest conventions: a set of strings, or of objects with `msg`."""
+    out: list[dict[str, Any]] = []
+    for item in items or []:
+        if isinstance(item, str):
+            out.append({"msg": item})
+        elif isinstance(item, dict) and "msg" in item:
+            out.append(item)
+        else:
+            out.append({"msg": str(item)})
+    return out
+
+
+def _violation(ps: PolicySet, item: dict[str, Any], default: str) -> Violation:
+    enforcement = item.get("enforcement", default)
+    if enforcement not in ENFORCEMENTS:
+        enforcement = default
+    return Violation(
+        set=ps.name,
+        rule=str(item.get("rule") or item.get("id") or ps.name),
+        msg=str(item["msg"]),
+        enforcement=enforcement,
+        address=item.get("address"),
+    )
+
+
+def decide(results: list[SetResult], *, cost: Cost, decision_id: str) -> Decision:
+    violations: list[Violation] = []
+    warnings: list[Violation] = []
+    approvals: dict[str, RequiredApproval] = {}
+    rejected = False
+
+    def need(group: str, count: int, reason: str, override: bool = False) -> None:
+        have = approvals.get(group)
+        if have is None:
+            approvals[group] = RequiredApproval(group=group, count=count, reason=reason, override=override)
+        else:
+            approvals[group] = RequiredApproval(
+                group=group,
+                count=max(have.count, count),
+                reason=have.reason if reason in have.reason else f"{have.reason}; {reason}",
+                override=have.override or override,
+            )
+
+    for r in results:
+        ps = r.policy_set
+        for item in _messages(r.result.get("deny")):
+            v = _violation(ps, item, ps.enforcement)
+            if v.enforcement == "advisory":
+                warnings.append(v)
+                continue
+            violations.append(v)
+            if v.enforcement == "hard-mandatory" or not ps.override_group:
+                # A soft-mandatory violation with nobody allowed to override it cannot be approved.
+                rejected = True
+            else:
+                need(ps.override_group, 1, f"override {ps.name}/{v.rule}: {v.msg}", override=True)
+        for item in _messages(r.result.get("warn")):
+            warnings.append(_violation(ps, item, "advisory").model_copy(update={"enforcement": "advisory"}))
+        for item in r.result.get("require_approval") or []:
+            if isinstance(item, dict) and item.get("group"):
+                need(str(item["group"]), int(item.get("count", 1)), str(item.get("reason", ps.name)))
+
+    outcome: Outcome = "rejected" if rejected else ("pending_approval" if approvals else "approved")
+    return Decision(
+        outcome=outcome,
+        violations=violations,
+        warnings=warnings,
+        required_approvals=[] if rejected else list(approvals.values()),
+        cost=cost,
+        policy_revisions={r.policy_set.name: r.revision for r in results},
+        decision_id=decision_id,
+        opa_decision_ids={r.policy_set.name: r.opa_decision_id for r in results},
+    )

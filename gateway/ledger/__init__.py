@@ -1,0 +1,1 @@
+"""The audit ledger: append-only, hash-chained events (design section 9)."""

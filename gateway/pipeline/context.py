@@ -1,0 +1,56 @@
+"""Gathers what the plan needs from the gateway's own records: the inventory `before`, budgets, spend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from gateway.adapters.policy_source import PolicySource
+from gateway.adapters.store import repositories as repo
+from gateway.domain.cost import Catalog
+from gateway.domain.identity import Principal
+from gateway.domain.plan import PlanContext
+from gateway.errors import InvalidRequest
+from gateway.ledger.ledger import now_rfc3339
+
+
+def before_states(session: Session, envelope: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Update and delete act only on what the gateway manages; their `before` is its inventory record."""
+    before: dict[int, dict[str, Any]] = {}
+    errors = []
+    for i, res in enumerate(envelope["resources"]):
+        if res["action"] == "create":
+            continue
+        row = repo.inventory_get(session, resource_id=res["id"])
+        if row is None or row.status != "active" or row.type != res["type"]:
+            errors.append(
+                {"pointer": f"/resources/{i}/id", "detail": f"{res['type']} {res['id']} is not in the gateway's inventory"}
+            )
+            continue
+        before[i] = {**row.properties, "region": row.region}
+    if errors:
+        raise InvalidRequest("the request changes resources the gateway does not manage", errors=errors)
+    return before
+
+
+def plan_context(
+    session: Session,
+    *,
+    envelope: dict[str, Any],
+    request_id: str,
+    requester: Principal,
+    submitted_at: str,
+    catalog: Catalog,
+    source: PolicySource,
+) -> PlanContext:
+    return PlanContext(
+        request_id=request_id,
+        requester=requester,
+        submitted_at=submitted_at,
+        now=now_rfc3339(),
+        catalog=catalog,
+        before=before_states(session, envelope),
+        budget_monthly=source.budget_for(envelope["team"]),
+        committed_monthly=repo.committed_monthly(session, team=envelope["team"]),
+    )

@@ -1,0 +1,137 @@
+# METADATA
+# title: Shared helpers for the gateway policy sets
+# description: >-
+#   Normalises the Terraform-plan-shaped input document and builds the violation
+#   objects the gateway reads ({rule, msg, address[, enforcement]}).
+package gateway.lib
+
+# Enforcement levels a rule may set in METADATA custom.enforcement to override its set's default.
+enforcement_levels := {"advisory", "soft-mandatory", "hard-mandatory"}
+
+# METADATA
+# title: Managed resource changes
+# description: >-
+#   Every managed resource change as {address, type, actions, creating, deleting, values}.
+#   values is the state after the change for create/update (for an update, after's top-level
+#   attributes laid over before's, so a partial after still sees the unchanged attributes) and
+#   the before state for a delete. Data sources (mode "data") are skipped.
+resources contains r if {
+	some rc in input.resource_changes
+	object.get(rc, "mode", "managed") == "managed"
+	actions := rc.change.actions
+	r := {
+		"address": rc.address,
+		"type": rc.type,
+		"actions": actions,
+		"creating": "create" in actions,
+		"deleting": actions == ["delete"],
+		"values": _values(rc.change),
+	}
+}
+
+# METADATA
+# title: Created or updated resources
+# description: >-
+#   The resources whose properties policies examine: everything in `resources` except
+#   plain deletes, and only where the planned state is an object.
+planned contains r if {
+	some r in resources
+	not r.deleting
+	is_object(r.values)
+}
+
+# METADATA
+# title: Created or updated resources of one type
+# description: The members of `planned` whose type is resource_type.
+planned_of(resource_type) := {r | some r in planned; r.type == resource_type}
+
+_values(change) := change.before if {
+	change.actions == ["delete"]
+} else := object.union(object.remove(change.before, object.keys(change.after)), change.after) if {
+	"update" in change.actions
+	is_object(change.before)
+	is_object(change.after)
+} else := change.after
+
+# METADATA
+# title: Region of a resource change
+# description: >-
+#   values.region (after for create/update, before for delete), else the AWS provider's
+#   constant region from the configuration, else "(unset)".
+region(r) := r.values.region if {
+	is_string(r.values.region)
+	r.values.region != ""
+} else := input.configuration.provider_config.aws.expressions.region.constant_value if {
+	is_string(input.configuration.provider_config.aws.expressions.region.constant_value)
+} else := "(unset)"
+
+# METADATA
+# title: Nested block or list attribute
+# description: obj[key] when it is an array, otherwise [] (absent or null).
+blocks(obj, key) := obj[key] if {
+	is_array(obj[key])
+} else := []
+
+# METADATA
+# title: Map attribute
+# description: obj[key] when it is an object, otherwise {} (absent or null).
+map_attr(obj, key) := obj[key] if {
+	is_object(obj[key])
+} else := {}
+
+# METADATA
+# title: Non-empty string
+# description: True when x is a string with something other than whitespace in it.
+non_empty_string(x) if {
+	is_string(x)
+	trim_space(x) != ""
+}
+
+# METADATA
+# title: Missing policy data
+# description: >-
+#   The paths under data.data (each an array of keys) that are not loaded, as dotted strings.
+#   Lets a set fail closed when its JSON files were not loaded, e.g. when policies/ is loaded in
+#   bundle mode, where OPA only reads files named data.json / data.yaml.
+missing_data(paths) := [concat(".", full) |
+	some path in paths
+	full := array.concat(["data", "data"], path)
+	_data_value(path) == null
+]
+
+# data.data itself is undefined when no data file at all was loaded.
+_data_value(path) := object.get(data.data, path, null) if {
+	is_object(data.data)
+} else := null
+
+# METADATA
+# title: Money
+# description: >-
+#   A number formatted with two decimals. Works on whole cents so that integers
+#   (which sprintf's %f rejects) and floats format the same way.
+money(x) := sprintf("%s%d.%02d", [_sign(x), floor(cents / 100), cents % 100]) if {
+	cents := round(abs(x) * 100)
+}
+
+_sign(x) := "-" if x < 0
+
+else := ""
+
+# METADATA
+# title: Violation object
+# description: >-
+#   Builds {rule, msg, address} from the calling rule's metadata (pass rego.metadata.rule()).
+#   msg is "<address>: <problem>. Remediation: <custom.remediation>". A valid
+#   custom.enforcement is copied into the object as "enforcement".
+violation(meta, address, problem) := object.union(
+	{
+		"rule": meta.custom.id,
+		"msg": sprintf("%s: %s. Remediation: %s", [address, problem, meta.custom.remediation]),
+		"address": address,
+	},
+	_enforcement(meta),
+)
+
+_enforcement(meta) := {"enforcement": meta.custom.enforcement} if {
+	meta.custom.enforcement in enforcement_levels
+} else := {}
