@@ -41,7 +41,7 @@ _ARGS = (
 
 
 def identifier(t: Target) -> str:
-    return str(t.properties.get("identifier") or f"{t.team}-{t.name}".lower().replace("_", "-"))
+    return str(t.properties.get("identifier") or f"{t.team}-{t.name}-{t.request_id[:8]}".lower().replace("_", "-"))
 
 
 def create(cloud: Cloud, t: Target) -> str:

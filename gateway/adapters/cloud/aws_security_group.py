@@ -48,7 +48,7 @@ def create(cloud: Cloud, t: Target) -> str:
         return str(found[0]["GroupId"])
     p = t.properties
     args: dict[str, Any] = {
-        "GroupName": p.get("name") or f"{t.team}-{t.name}",
+        "GroupName": p.get("name") or f"{t.team}-{t.name}-{t.request_id[:8]}",
         "Description": p.get("description") or f"managed by governance-gateway for {t.team}",
         "TagSpecifications": [{"ResourceType": "security-group", "Tags": tag_list(t.tags)}],
     }

@@ -1,0 +1,209 @@
+"""`govgate`: run the gateway, talk to a running one, and administer the local database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from gateway import render
+from gateway.client import ApiError, GatewayClient
+from gateway.domain.identity import Role
+from gateway.errors import GatewayError
+from gateway.settings import Settings
+
+app = typer.Typer(help="governance-gateway: policy-governed cloud change", no_args_is_help=True)
+tokens_app = typer.Typer(help="bearer tokens (admin, on the local database)", no_args_is_help=True)
+requests_app = typer.Typer(help="read requests on a running gateway", no_args_is_help=True)
+audit_app = typer.Typer(help="the audit ledger", no_args_is_help=True)
+policy_app = typer.Typer(help="policy-as-code tools", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(requests_app, name="requests")
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+console = Console()
+
+
+def _client() -> GatewayClient:
+    return GatewayClient(os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"), os.environ.get("GATEWAY_TOKEN"))
+
+
+def _fail(exc: GatewayError) -> None:
+    console.print(f"[red]error[/]: {exc.detail}")
+    for e in exc.errors:
+        console.print(f"  {e.get('pointer') or '/'}: {e.get('detail')}")
+    raise typer.Exit(1)
+
+
+def _local_db():  # type: ignore[no-untyped-def]
+    from gateway.adapters.store.db import Database
+
+    db = Database(Settings().effective_database_url)
+    db.create_all()
+    return db
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the gateway (starts a local OPA unless GATEWAY_OPA_URL is set; sandbox cloud unless GATEWAY_CLOUD=aws)."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo() -> None:
+    """A guided run of three example requests on the embedded defaults (SQLite, local OPA, sandbox cloud)."""
+    from gateway.demo import run_demo
+
+    raise typer.Exit(run_demo(console))
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: str,
+    role: Annotated[Role, typer.Option(help="requester | approver | auditor | admin | integration")],
+    group: Annotated[list[str] | None, typer.Option(help="approver group (repeatable)")] = None,
+) -> None:
+    """Create a token and print it once; only its SHA-256 is stored."""
+    from gateway.pipeline import tokens
+
+    try:
+        token = tokens.create(_local_db(), name=name, role=role, groups=group or [])
+    except GatewayError as exc:
+        _fail(exc)
+    console.print(f"[dim]token for {name} ({role}); shown once:[/]", highlight=False)
+    print(token)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    from gateway.adapters.store import repositories as repo
+
+    with _local_db().read() as s:
+        for t in repo.list_tokens(s):
+            status = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            console.print(f"{t.name:20} {t.role:12} {','.join(t.groups) or '-':20} {status}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(name: str) -> None:
+    from gateway.pipeline import tokens
+
+    try:
+        tokens.revoke(_local_db(), name=name)
+    except GatewayError as exc:
+        _fail(exc)
+    console.print(f"revoked {name}")
+
+
+@app.command()
+def submit(file: Path, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Submit a request (JSON or YAML file) and print its decision."""
+    try:
+        req = _client().submit_file(file)
+    except ApiError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(req, indent=2))
+    else:
+        render.show(console, req)
+
+
+@requests_app.command("list")
+def requests_list(state: str | None = None, team: str | None = None) -> None:
+    try:
+        items = _client().list(state=state, team=team)["items"]
+    except ApiError as exc:
+        _fail(exc)
+    console.print(render.requests_table(items))
+
+
+@requests_app.command("show")
+def requests_show(request_id: str) -> None:
+    try:
+        render.show(console, _client().get(request_id))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@app.command()
+def approve(request_id: str, comment: str = "") -> None:
+    """Approve a request for the group you belong to."""
+    try:
+        render.show(console, _client().vote(request_id, "approve", comment))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@app.command()
+def reject(request_id: str, comment: Annotated[str, typer.Option(help="why (required)")]) -> None:
+    try:
+        render.show(console, _client().vote(request_id, "reject", comment))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@audit_app.command("verify")
+def audit_verify(file: Annotated[Path | None, typer.Option(help="a JSONL export to verify offline")] = None) -> None:
+    """Verify the hash chain of the local database, or of an exported file; name the first broken event."""
+    from gateway.ledger.chain import verify
+
+    if file:
+        with file.open("rb") as fh:
+            result = verify(orjson.loads(line) for line in fh if line.strip())
+    else:
+        from gateway.ledger.ledger import verify_database
+
+        with _local_db().read() as s:
+            result = verify_database(s)
+    if result.ok:
+        console.print(f"[green]ledger intact[/]: {result.events} events, head {result.head[:16]}…")
+        return
+    console.print(
+        f"[red]ledger broken[/] at event seq {result.first_bad_seq} (id {result.first_bad_id}): {result.reason}"
+    )
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    format: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Export the ledger from the running gateway (needs an auditor token)."""
+    import httpx
+
+    url = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
+    headers = {"Authorization": f"Bearer {os.environ.get('GATEWAY_TOKEN', '')}"}
+    out = output.open("wb") if output else sys.stdout.buffer
+    with httpx.stream("GET", f"{url}/v1/audit/export", params={"format": format}, headers=headers, timeout=None) as r:
+        if r.status_code != 200:
+            r.read()
+            _fail(ApiError(r.status_code, r.json()))
+        for chunk in r.iter_bytes():
+            out.write(chunk)
+    if output:
+        out.close()
+        console.print(f"wrote {output}")
+
+
+@policy_app.command("test")
+def policy_test(coverage: bool = False) -> None:
+    """Run the policies' OPA unit tests (`opa test`)."""
+    from gateway.adapters.opa_process import find_opa
+
+    settings = Settings()
+    cmd = [find_opa(settings.opa_binary), "test", str(settings.policy_dir), "--ignore", "policy-sets.yaml", "-v"]
+    if coverage:
+        cmd[-1:] = ["--coverage", "--format", "json"]
+    raise typer.Exit(subprocess.call(cmd))

@@ -1,0 +1,55 @@
+"""Terminal rendering of requests and decisions (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATE_STYLE = {
+    "succeeded": "green", "approved": "green", "rejected": "red", "failed": "red",
+    "pending_approval": "yellow", "received": "cyan", "executing": "cyan", "cancelled": "dim", "expired": "dim",
+}  # fmt: skip
+
+
+def state(s: str) -> str:
+    return f"[{STATE_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def what_happened(req: dict[str, Any]) -> str:
+    d = req.get("decision") or {}
+    lines = []
+    for v in d.get("violations", []):
+        lines.append(f"[red]{v['set']}/{v['rule']}[/] ({v['enforcement']}): {v['msg']}")
+    if req["state"] == "pending_approval":
+        for a in d.get("required_approvals", []):
+            lines.append(f"[yellow]needs {a['count']} approval(s) from {a['group']}[/]: {a['reason']}")
+    for v in req.get("approvals", []):
+        lines.append(f"{v['verdict']}d by {v['principal']} for {v['group']}" + (f": {v['comment']}" if v["comment"] else ""))
+    for addr, out in (req.get("outputs") or {}).items():
+        lines.append(f"[green]{out['action']}d[/] {addr} -> {out['id']}" + (" [bold](sandbox)[/]" if req.get("sandbox") else ""))
+    if req.get("error"):
+        lines.append(f"[red]error[/]: {req['error']}")
+    return "\n".join(lines) or "-"
+
+
+def requests_table(reqs: list[dict[str, Any]], title: str = "Requests") -> Table:
+    table = Table(title=title, show_lines=True)
+    for col in ("request", "state", "cost/month", "cloud", "what happened"):
+        table.add_column(col, overflow="fold")
+    for r in reqs:
+        d = r.get("decision") or {}
+        cost = d.get("cost", {})
+        table.add_row(
+            f"{r['title']}\n[dim]{r['id']}[/]",
+            state(r["state"]),
+            f"{cost.get('monthly', 0):.2f} {cost.get('currency', '')}" if cost else "-",
+            r["cloud"],
+            what_happened(r),
+        )
+    return table
+
+
+def show(console: Console, req: dict[str, Any]) -> None:
+    console.print(requests_table([req], title=f"Request {req['id']}"))

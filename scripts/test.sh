@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every test: lint and types, the policies' own tests, then the Python suite on SQLite and on PostgreSQL.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/bootstrap.sh
+opa="$(scripts/install-opa.sh)"
+export PATH="$root/.venv/bin:$PATH"
+
+echo "== ruff, mypy"
+ruff check gateway tests bench
+ruff format --check gateway tests bench
+mypy
+
+echo "== opa check / fmt / test"
+"$opa" check --strict --ignore policy-sets.yaml policies/
+"$opa" fmt --fail -l policies/
+"$opa" test --ignore policy-sets.yaml policies/
+"$opa" test --ignore policy-sets.yaml --coverage --threshold 95 policies/ >/dev/null
+
+echo "== pytest on SQLite"
+pytest -q -p no:cacheprovider "$@"
+
+echo "== pytest on PostgreSQL"
+pg_url="$(scripts/postgres.sh)"
+GATEWAY_TEST_DATABASE_URL="$pg_url" pytest -q -p no:cacheprovider "$@"

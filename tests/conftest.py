@@ -1,0 +1,108 @@
+"""Shared fixtures: one real OPA and one sandbox moto server per session; a fresh database per test.
+
+The suite runs on SQLite by default and on PostgreSQL when GATEWAY_TEST_DATABASE_URL is set (scripts/test.sh
+runs it both ways).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import SQLModel
+
+from gateway.adapters.cloud.sandbox import SandboxCloud
+from gateway.adapters.opa_process import LocalOpa
+from gateway.adapters.policy_source import load_policy_source
+from gateway.app import create_app
+from gateway.domain.identity import Role
+from gateway.pipeline import tokens
+from gateway.settings import PROJECT_ROOT, Settings
+
+POLICY_DIR = PROJECT_ROOT / "policies"
+PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def opa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    src = load_policy_source(POLICY_DIR)
+    opa = LocalOpa(POLICY_DIR, tmp_path_factory.mktemp("opa"))
+    opa.start(wait_paths=[s.data_path for s in src.sets])
+    yield opa.url
+    opa.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url() -> Iterator[str]:
+    sandbox = SandboxCloud()
+    url = sandbox.start()
+    yield url
+    sandbox.stop()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'gateway.db'}"
+        return
+    from sqlalchemy import create_engine
+
+    import gateway.adapters.store.models  # noqa: F401
+
+    engine = create_engine(PG_URL)
+    SQLModel.metadata.drop_all(engine)
+    engine.dispose()
+    yield PG_URL
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, opa_url: str, sandbox_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        opa_url=opa_url,
+        policy_dir=POLICY_DIR,
+        cloud="sandbox",
+        aws_endpoint_url=sandbox_url,
+        retry_interval_seconds=3600,
+    )
+
+
+class Gateway:
+    """The real app behind a TestClient, with helpers to make principals."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.services = client.app.state.services  # type: ignore[attr-defined]
+
+    def token(self, name: str, role: Role = Role.REQUESTER, groups: list[str] | None = None) -> dict[str, str]:
+        tok = tokens.create(self.services.db, name=name, role=role, groups=groups or [])
+        return {"Authorization": f"Bearer {tok}"}
+
+    def submit(self, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        return self.client.post("/v1/requests", json=body, headers=headers)
+
+
+@pytest.fixture
+def gateway(settings: Settings) -> Iterator[Gateway]:
+    with TestClient(create_app(settings)) as client:
+        yield Gateway(client)
+
+
+@pytest.fixture
+def alice(gateway: Gateway) -> dict[str, str]:
+    return gateway.token("alice", Role.REQUESTER, ["payments"])
+
+
+@pytest.fixture
+def bob(gateway: Gateway) -> dict[str, str]:
+    return gateway.token("bob", Role.APPROVER, ["finance"])
+
+
+@pytest.fixture
+def auditor(gateway: Gateway) -> dict[str, str]:
+    return gateway.token("carol", Role.AUDITOR)

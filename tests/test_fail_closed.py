@@ -1,0 +1,64 @@
+"""With OPA down the gateway fails closed: 503 with Retry-After, nothing approved, nothing lost."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.adapters.opa_process import LocalOpa
+from gateway.adapters.policy_source import load_policy_source
+from gateway.app import create_app
+from gateway.domain.identity import Role
+from gateway.pipeline import tokens
+from tests.conftest import POLICY_DIR
+from tests.factories import instance, request
+
+
+@pytest.fixture
+def own_opa(tmp_path):
+    opa = LocalOpa(POLICY_DIR, tmp_path / "opa")
+    paths = [s.data_path for s in load_policy_source(POLICY_DIR).sets]
+    opa.start(wait_paths=paths)
+    yield opa, paths
+    opa.stop()
+
+
+def test_request_survives_an_opa_outage_and_is_evaluated_when_it_returns(settings, own_opa):
+    opa, paths = own_opa
+    app = create_app(settings.model_copy(update={"opa_url": opa.url}))
+    with TestClient(app) as client:
+        alice = {"Authorization": "Bearer " + tokens.create(app.state.services.db, name="alice",
+                                                             role=Role.REQUESTER, groups=[])}  # fmt: skip
+        opa.stop()
+
+        r = client.post("/v1/requests", json=request(instance()), headers=alice)
+
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == str(settings.retry_after_seconds)
+        assert r.headers["content-type"] == "application/problem+json"
+        rid = r.json()["request_id"]
+        held = client.get(f"/v1/requests/{rid}", headers=alice).json()
+        assert held["state"] == "received" and held["decision"] is None and held["outputs"] == {}
+        assert client.get("/readyz").status_code == 503
+        assert client.post(f"/v1/requests/{rid}/evaluate", headers=alice).status_code == 503
+
+        opa.start(wait_paths=paths)  # same port: the gateway's pooled client reconnects
+
+        assert client.get("/readyz").status_code == 200
+        r = client.post(f"/v1/requests/{rid}/evaluate", headers=alice)
+        assert r.status_code == 200 and r.json()["state"] == "succeeded"
+
+
+def test_background_retry_evaluates_received_requests(settings, own_opa):
+    opa, paths = own_opa
+    app = create_app(settings.model_copy(update={"opa_url": opa.url}))
+    with TestClient(app) as client:
+        runner = app.state.services.runner
+        alice = {"Authorization": "Bearer " + tokens.create(app.state.services.db, name="alice",
+                                                             role=Role.REQUESTER, groups=[])}  # fmt: skip
+        opa.stop()
+        rid = client.post("/v1/requests", json=request(instance()), headers=alice).json()["request_id"]
+        assert runner.retry_received() == 0
+        opa.start(wait_paths=paths)
+        assert runner.retry_received() == 1
+        assert client.get(f"/v1/requests/{rid}", headers=alice).json()["state"] == "succeeded"
