@@ -17,7 +17,7 @@ from gateway.adapters.cloud.client import Cloud
 from gateway.adapters.cloud.sandbox import SandboxCloud
 from gateway.adapters.opa import OpaClient
 from gateway.adapters.opa_process import LocalOpa
-from gateway.adapters.policy_source import load_policy_source
+from gateway.adapters.policy_source import PolicySource, load_policy_source
 from gateway.adapters.store.db import Database
 from gateway.api import audit, errors, requests, system
 from gateway.domain.cost import default_catalog
@@ -59,7 +59,7 @@ def build_services(settings: Settings) -> Services:
             fn()
         raise
 
-    def current_source():  # type: ignore[no-untyped-def]
+    def current_source() -> PolicySource:
         return source
 
     runner = Runner(
@@ -83,7 +83,7 @@ async def _retry_received(svc: Services) -> None:
             n = await run_in_threadpool(svc.runner.retry_received)
             if n:
                 log.info("evaluated %d request(s) accepted while the policy engine was unavailable", n)
-        except Exception:  # noqa: BLE001  (the loop must outlive a bad round; the error is logged)
+        except Exception:
             log.exception("retrying received requests failed")
 
 
@@ -115,7 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         t0 = time.perf_counter()
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(time.perf_counter() - t0)
+        HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - t0
+        )
         if settings.sandbox:
             response.headers["X-Gateway-Cloud"] = "sandbox"
         return response

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -18,6 +18,9 @@ from gateway.client import ApiError, GatewayClient
 from gateway.domain.identity import Role
 from gateway.errors import GatewayError
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.adapters.store.db import Database
 
 app = typer.Typer(help="governance-gateway: policy-governed cloud change", no_args_is_help=True)
 tokens_app = typer.Typer(help="bearer tokens (admin, on the local database)", no_args_is_help=True)
@@ -32,7 +35,9 @@ console = Console()
 
 
 def _client() -> GatewayClient:
-    return GatewayClient(os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"), os.environ.get("GATEWAY_TOKEN"))
+    return GatewayClient(
+        os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"), os.environ.get("GATEWAY_TOKEN")
+    )
 
 
 def _fail(exc: GatewayError) -> None:
@@ -42,7 +47,7 @@ def _fail(exc: GatewayError) -> None:
     raise typer.Exit(1)
 
 
-def _local_db():  # type: ignore[no-untyped-def]
+def _local_db() -> Database:
     from gateway.adapters.store.db import Database
 
     db = Database(Settings().effective_database_url)
@@ -154,7 +159,9 @@ def reject(request_id: str, comment: Annotated[str, typer.Option(help="why (requ
 
 
 @audit_app.command("verify")
-def audit_verify(file: Annotated[Path | None, typer.Option(help="a JSONL export to verify offline")] = None) -> None:
+def audit_verify(
+    file: Annotated[Path | None, typer.Option(help="a JSONL export to verify offline")] = None,
+) -> None:
     """Verify the hash chain of the local database, or of an exported file; name the first broken event."""
     from gateway.ledger.chain import verify
 
@@ -186,7 +193,9 @@ def audit_export(
     url = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
     headers = {"Authorization": f"Bearer {os.environ.get('GATEWAY_TOKEN', '')}"}
     out = output.open("wb") if output else sys.stdout.buffer
-    with httpx.stream("GET", f"{url}/v1/audit/export", params={"format": format}, headers=headers, timeout=None) as r:
+    with httpx.stream(
+        "GET", f"{url}/v1/audit/export", params={"format": format}, headers=headers, timeout=None
+    ) as r:
         if r.status_code != 200:
             r.read()
             _fail(ApiError(r.status_code, r.json()))
@@ -203,7 +212,14 @@ def policy_test(coverage: bool = False) -> None:
     from gateway.adapters.opa_process import find_opa
 
     settings = Settings()
-    cmd = [find_opa(settings.opa_binary), "test", str(settings.policy_dir), "--ignore", "policy-sets.yaml", "-v"]
+    cmd = [
+        find_opa(settings.opa_binary),
+        "test",
+        str(settings.policy_dir),
+        "--ignore",
+        "policy-sets.yaml",
+        "-v",
+    ]
     if coverage:
         cmd[-1:] = ["--coverage", "--format", "json"]
     raise typer.Exit(subprocess.call(cmd))

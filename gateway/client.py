@@ -12,7 +12,9 @@ from gateway.errors import GatewayError
 
 class ApiError(GatewayError):
     def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(str(problem.get("detail") or problem.get("title") or status), errors=problem.get("errors"))
+        super().__init__(
+            str(problem.get("detail") or problem.get("title") or status), errors=problem.get("errors")
+        )
         self.status = status
         self.problem = problem
 
@@ -47,7 +49,9 @@ class GatewayClient:
         return self._call("GET", "/v1/requests", params={k: v for k, v in filters.items() if v is not None})
 
     def vote(self, request_id: str, verdict: str, comment: str = "") -> Any:
-        return self._call("POST", f"/v1/requests/{request_id}/approvals", json={"verdict": verdict, "comment": comment})
+        return self._call(
+            "POST", f"/v1/requests/{request_id}/approvals", json={"verdict": verdict, "comment": comment}
+        )
 
     def verify(self) -> Any:
         return self._call("GET", "/v1/audit/verify")

@@ -9,4 +9,6 @@ HTTP_LATENCY = Histogram(
     ["method", "route", "status"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-OPA_UNAVAILABLE = Counter("gateway_policy_unavailable_total", "Evaluations refused because OPA was unavailable")
+OPA_UNAVAILABLE = Counter(
+    "gateway_policy_unavailable_total", "Evaluations refused because OPA was unavailable"
+)

@@ -26,9 +26,15 @@ def what_happened(req: dict[str, Any]) -> str:
         for a in d.get("required_approvals", []):
             lines.append(f"[yellow]needs {a['count']} approval(s) from {a['group']}[/]: {a['reason']}")
     for v in req.get("approvals", []):
-        lines.append(f"{v['verdict']}d by {v['principal']} for {v['group']}" + (f": {v['comment']}" if v["comment"] else ""))
+        lines.append(
+            f"{v['verdict']}d by {v['principal']} for {v['group']}"
+            + (f": {v['comment']}" if v["comment"] else "")
+        )
     for addr, out in (req.get("outputs") or {}).items():
-        lines.append(f"[green]{out['action']}d[/] {addr} -> {out['id']}" + (" [bold](sandbox)[/]" if req.get("sandbox") else ""))
+        lines.append(
+            f"[green]{out['action']}d[/] {addr} -> {out['id']}"
+            + (" [bold](sandbox)[/]" if req.get("sandbox") else "")
+        )
     if req.get("error"):
         lines.append(f"[red]error[/]: {req['error']}")
     return "\n".join(lines) or "-"

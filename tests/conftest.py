@@ -79,7 +79,9 @@ class Gateway:
         self.client = client
         self.services = client.app.state.services  # type: ignore[attr-defined]
 
-    def token(self, name: str, role: Role = Role.REQUESTER, groups: list[str] | None = None) -> dict[str, str]:
+    def token(
+        self, name: str, role: Role = Role.REQUESTER, groups: list[str] | None = None
+    ) -> dict[str, str]:
         tok = tokens.create(self.services.db, name=name, role=role, groups=groups or [])
         return {"Authorization": f"Bearer {tok}"}
 

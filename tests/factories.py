@@ -9,7 +9,9 @@ TAGS = {"cost-center": "cc-42", "owner": "payments"}
 AMI = "ami-0abcdef1234567890"
 
 
-def instance(name: str = "web-1", itype: str = "t3.small", region: str = "eu-west-1", **props: Any) -> dict[str, Any]:
+def instance(
+    name: str = "web-1", itype: str = "t3.small", region: str = "eu-west-1", **props: Any
+) -> dict[str, Any]:
     p = {
         "instance_type": itype,
         "ami": AMI,
@@ -32,7 +34,9 @@ def bucket(name: str = "assets", region: str = "eu-west-1", **props: Any) -> dic
     return {"action": "create", "type": "aws_s3_bucket", "name": name, "region": region, "properties": p}
 
 
-def security_group(name: str = "web", port: int = 443, cidr: str = "0.0.0.0/0", region: str = "eu-west-1") -> dict:
+def security_group(
+    name: str = "web", port: int = 443, cidr: str = "0.0.0.0/0", region: str = "eu-west-1"
+) -> dict:
     return {
         "action": "create",
         "type": "aws_security_group",
@@ -42,13 +46,21 @@ def security_group(name: str = "web", port: int = 443, cidr: str = "0.0.0.0/0", 
             "description": f"{name} group",
             "tags": dict(TAGS),
             "ingress": [
-                {"from_port": port, "to_port": port, "protocol": "tcp", "cidr_blocks": [cidr], "description": "in"}
+                {
+                    "from_port": port,
+                    "to_port": port,
+                    "protocol": "tcp",
+                    "cidr_blocks": [cidr],
+                    "description": "in",
+                }
             ],
         },
     }
 
 
-def request(*resources: dict[str, Any], env: str = "dev", team: str = "payments", **extra: Any) -> dict[str, Any]:
+def request(
+    *resources: dict[str, Any], env: str = "dev", team: str = "payments", **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "Test change",
         "team": team,

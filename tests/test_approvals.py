@@ -40,7 +40,9 @@ def test_finance_approval_executes_the_request(gateway, alice, bob):
     assert r.status_code == 201
     body = r.json()
     assert body["state"] == "succeeded"
-    assert [(v["principal"], v["group"], v["verdict"]) for v in body["approvals"]] == [("bob", "finance", "approve")]
+    assert [(v["principal"], v["group"], v["verdict"]) for v in body["approvals"]] == [
+        ("bob", "finance", "approve")
+    ]
     assert len(body["outputs"]) == 4
     assert all(o["id"].startswith("i-") for o in body["outputs"].values())
 
@@ -52,7 +54,9 @@ def test_a_rejection_needs_a_comment_and_ends_the_request(gateway, alice, bob):
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/comment"
 
     r = gateway.client.post(
-        f"/v1/requests/{rid}/approvals", json={"verdict": "reject", "comment": "not this quarter"}, headers=bob
+        f"/v1/requests/{rid}/approvals",
+        json={"verdict": "reject", "comment": "not this quarter"},
+        headers=bob,
     )
     assert r.json()["state"] == "rejected" and r.json()["outputs"] == {}
 
@@ -65,7 +69,9 @@ def test_overriding_a_budget_violation_needs_a_justification(gateway, alice, bob
     assert r.status_code == 422 and "justification" in r.json()["detail"]
 
     r = gateway.client.post(
-        f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "budget raise agreed"}, headers=bob
+        f"/v1/requests/{rid}/approvals",
+        json={"verdict": "approve", "comment": "budget raise agreed"},
+        headers=bob,
     )
     assert r.json()["state"] == "succeeded"
 
@@ -88,7 +94,9 @@ def test_two_racing_approvals_make_one_transition(gateway, alice, auditor):
         codes = sorted(pool.map(vote, approvers))
 
     assert codes.count(201) == 1 and set(codes[1:]) <= {403, 409}
-    events = gateway.client.get("/v1/audit/events", params={"request_id": rid}, headers=auditor).json()["items"]
+    events = gateway.client.get("/v1/audit/events", params={"request_id": rid}, headers=auditor).json()[
+        "items"
+    ]
     types = [e["type"] for e in events]
     assert types.count("request.approved") == 1 and types.count("execution.started") == 1
 

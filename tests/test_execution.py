@@ -18,7 +18,9 @@ def test_created_resources_exist_in_the_sandbox_with_gateway_tags(gateway, alice
     out = body["outputs"]
 
     ec2 = _client(sandbox_url, "ec2")
-    inst = ec2.describe_instances(InstanceIds=[out["aws_instance.web-1"]["id"]])["Reservations"][0]["Instances"][0]
+    inst = ec2.describe_instances(InstanceIds=[out["aws_instance.web-1"]["id"]])["Reservations"][0][
+        "Instances"
+    ][0]
     tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
     assert tags["govgate:request-id"] == body["id"] and tags["govgate:resource"] == "aws_instance.web-1"
     assert tags["owner"] == "payments" and inst["InstanceType"] == "t3.small"
@@ -36,7 +38,9 @@ def test_created_resources_exist_in_the_sandbox_with_gateway_tags(gateway, alice
 
 def test_every_cloud_call_is_in_the_ledger(gateway, alice, auditor):
     rid = gateway.submit(request(instance()), alice).json()["id"]
-    events = gateway.client.get("/v1/audit/events", params={"request_id": rid}, headers=auditor).json()["items"]
+    events = gateway.client.get("/v1/audit/events", params={"request_id": rid}, headers=auditor).json()[
+        "items"
+    ]
     calls = [e["data"] for e in events if e["type"] == "cloud.call"]
     run = [c for c in calls if c["operation"] == "RunInstances"]
     assert run and run[0]["service"] == "ec2" and run[0]["http_status"] == 200
@@ -84,13 +88,15 @@ def test_update_changes_the_instance_type(gateway, alice, sandbox_url):
 
     assert body["state"] == "succeeded", body
     assert body["decision"]["cost"]["delta_monthly"] > 0
-    inst = _client(sandbox_url, "ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    inst = _client(sandbox_url, "ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][
+        0
+    ]
     assert inst["InstanceType"] == "t3.medium"
 
 
 def test_every_driver_declares_its_schema_and_iam_actions():
     for rtype, drv in DRIVERS.items():
-        assert drv.TYPE == rtype
-        assert drv.SCHEMA_ID == f"resources/{rtype}.schema.json"
+        assert rtype == drv.TYPE
+        assert f"resources/{rtype}.schema.json" == drv.SCHEMA_ID
         assert drv.IAM_ACTIONS, f"{rtype} declares no IAM actions"
         assert all(":" in a for a in drv.IAM_ACTIONS)

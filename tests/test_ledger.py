@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import orjson
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -19,11 +21,13 @@ def _export(gateway, auditor) -> list[dict]:
 
 def test_chain_links_every_event_and_verifies(gateway, alice, bob, auditor):
     rid = gateway.submit(expensive(), alice).json()["id"]
-    gateway.client.post(f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "ok"}, headers=bob)
+    gateway.client.post(
+        f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "ok"}, headers=bob
+    )
 
     events = _export(gateway, auditor)
     assert events[0]["prev_hash"] == GENESIS
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(events, events[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(events))
     trail = [e["type"] for e in events if e["request_id"] == rid]
     for expected in ("request.submitted", "policy.evaluated", "request.pending_approval", "approval.recorded",
                      "request.approved", "policy.rechecked", "execution.started", "cloud.call",
@@ -35,13 +39,13 @@ def test_chain_links_every_event_and_verifies(gateway, alice, bob, auditor):
 def test_policy_events_carry_decision_log_fields(gateway, alice, auditor):
     gateway.submit(request(instance()), alice)
     ev = next(e for e in _export(gateway, auditor) if e["type"] == "policy.evaluated")
-    sets = {s["set"]: s for s in ev["data"]["sets"]}
-    assert set(sets) == {"security", "cost", "compliance"}
-    sec = sets["security"]
-    assert sec["decision_id"] and sec["path"] == "gateway/security"
-    assert sec["bundles"]["security"]["revision"].startswith("sha256:")
-    assert "deny" in sec["result"]
-    assert ev["data"]["input"]["resource_changes"][0]["address"] == "aws_instance.web-1"
+    opa = ev["data"]["opa"]
+    assert opa["decision_id"] == ev["data"]["decision"]["decision_id"]
+    assert opa["path"] == "gateway_entry/sets"
+    assert set(opa["bundles"]) == {"security", "cost", "compliance"}
+    assert all(b["revision"].startswith("sha256:") for b in opa["bundles"].values())
+    assert set(opa["result"]) == {"security", "cost", "compliance"} and "deny" in opa["result"]["security"]
+    assert opa["input"]["resource_changes"][0]["address"] == "aws_instance.web-1"
 
 
 def test_tampered_event_is_named_by_api_and_cli(gateway, alice, auditor, settings, monkeypatch):

@@ -59,8 +59,12 @@ def test_tokens_are_printed_once_and_stored_hashed(settings, monkeypatch):
 def test_pricing_catalog_covers_every_allowed_type_in_every_region():
     schemas = PROJECT_ROOT / "schemas" / "resources"
     regions = json.loads((schemas / "common.schema.json").read_text())["$defs"]["region"]["enum"]
-    types = json.loads((schemas / "aws_instance.schema.json").read_text())["properties"]["instance_type"]["enum"]
-    classes = json.loads((schemas / "aws_db_instance.schema.json").read_text())["properties"]["instance_class"]["enum"]
+    types = json.loads((schemas / "aws_instance.schema.json").read_text())["properties"]["instance_type"][
+        "enum"
+    ]
+    classes = json.loads((schemas / "aws_db_instance.schema.json").read_text())["properties"][
+        "instance_class"
+    ]["enum"]
     cat = default_catalog()
     assert cat.data["captured"] and cat.data["source"]
     for region in regions:

@@ -32,7 +32,9 @@ class OpaClient:
         try:
             resp = self._http.post(f"/v1/data/{data_path}", content=orjson.dumps({"input": input_doc}))
         except httpx.HTTPError as exc:
-            raise PolicyUnavailable(f"the policy engine at {self.url} did not answer: {exc.__class__.__name__}") from exc
+            raise PolicyUnavailable(
+                f"the policy engine at {self.url} did not answer: {exc.__class__.__name__}"
+            ) from exc
         if resp.status_code != 200:
             raise PolicyUnavailable(
                 f"the policy engine answered {resp.status_code} for data.{data_path.replace('/', '.')}: "
@@ -40,11 +42,29 @@ class OpaClient:
             )
         body = orjson.loads(resp.content)
         if "result" not in body:
-            raise PolicyUnavailable(f"policy data.{data_path.replace('/', '.')} is not loaded in the policy engine")
+            raise PolicyUnavailable(
+                f"policy data.{data_path.replace('/', '.')} is not loaded in the policy engine"
+            )
         result = body["result"]
         if not isinstance(result, dict):
-            raise PolicyUnavailable(f"data.{data_path.replace('/', '.')} is not a package (got {type(result).__name__})")
+            raise PolicyUnavailable(
+                f"data.{data_path.replace('/', '.')} is not a package (got {type(result).__name__})"
+            )
         return result, body.get("decision_id")
+
+    def put_policy(self, policy_id: str, module: str) -> None:
+        try:
+            resp = self._http.put(
+                f"/v1/policies/{policy_id}", content=module, headers={"Content-Type": "text/plain"}
+            )
+        except httpx.HTTPError as exc:
+            raise PolicyUnavailable(
+                f"the policy engine at {self.url} did not answer: {exc.__class__.__name__}"
+            ) from exc
+        if resp.status_code != 200:
+            raise PolicyUnavailable(
+                f"the policy engine refused the gateway's entry policy: {resp.text[:300]}"
+            )
 
     def healthy(self) -> bool:
         try:

@@ -37,7 +37,9 @@ def free_port() -> int:
 class LocalOpa:
     """Owns one OPA child process. Decision logging is on so that every answer carries a decision_id."""
 
-    def __init__(self, policy_dir: Path, log_dir: Path, binary: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, policy_dir: Path, log_dir: Path, binary: str | None = None, port: int | None = None
+    ) -> None:
         self.binary = find_opa(binary)
         self.policy_dir = policy_dir.resolve()
         self.log_dir = log_dir
@@ -66,7 +68,9 @@ class LocalOpa:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     tail = (self.log_dir / "opa.log").read_text(errors="replace")[-2000:]
-                    raise PolicyUnavailable(f"OPA exited with code {self.proc.returncode} while starting:\n{tail}")
+                    raise PolicyUnavailable(
+                        f"OPA exited with code {self.proc.returncode} while starting:\n{tail}"
+                    )
                 if client.loaded(wait_paths):
                     log.info("local OPA ready at %s with %s", self.url, self.policy_dir)
                     return

@@ -19,14 +19,16 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("send `Authorization: Bearer <token>` (create one with `govgate tokens create`)")
+        raise Unauthenticated(
+            "send `Authorization: Bearer <token>` (create one with `govgate tokens create`)"
+        )
     return tokens.authenticate(services(request).db, token.strip())
 
 
@@ -41,7 +43,9 @@ async def body(request: Request) -> Any:
     raw = await request.body()
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if not raw.strip():
-        raise InvalidRequest("the body is empty", errors=[{"pointer": "", "detail": "a request body is required"}])
+        raise InvalidRequest(
+            "the body is empty", errors=[{"pointer": "", "detail": "a request body is required"}]
+        )
     try:
         if ctype in YAML_TYPES:
             return yaml.safe_load(raw)

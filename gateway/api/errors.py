@@ -45,7 +45,9 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         where = loc[0] if loc else "body"
         pointer = "/" + "/".join(loc[1:])
         errors.append({"pointer": pointer, "in": where, "detail": e.get("msg", "invalid")})
-    return problem(request, 422, "The request is invalid", f"{len(errors)} error(s)", "invalid-request", errors=errors)
+    return problem(
+        request, 422, "The request is invalid", f"{len(errors)} error(s)", "invalid-request", errors=errors
+    )
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -55,7 +57,9 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s", request.url.path)
-    return problem(request, 500, "Internal error", "an unexpected error occurred; it has been logged", "internal")
+    return problem(
+        request, 500, "Internal error", "an unexpected error occurred; it has been logged", "internal"
+    )
 
 
 def install(app: FastAPI) -> None:

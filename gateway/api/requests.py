@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict
 from gateway.adapters.store import repositories as repo
 from gateway.api.deps import body, principal, require, services
 from gateway.api.views import request_view
-from gateway.services import Services
 from gateway.domain.identity import SUBMITTERS, Principal
 from gateway.domain.states import State
 from gateway.pipeline import approve
+from gateway.services import Services
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 
@@ -68,7 +68,9 @@ def list_requests(
 
 
 @router.get("/requests/{request_id}")
-def read_request(request_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)) -> Any:
+def read_request(
+    request_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)
+) -> Any:
     return _view(svc, request_id)
 
 
@@ -76,7 +78,9 @@ def read_request(request_id: str, who: Principal = Depends(principal), svc: Serv
 def vote(
     request_id: str, vote: VoteIn, who: Principal = Depends(principal), svc: Services = Depends(services)
 ) -> dict[str, Any]:
-    state = approve.vote(svc.db, request_id=request_id, principal=who, verdict=vote.verdict, comment=vote.comment)
+    state = approve.vote(
+        svc.db, request_id=request_id, principal=who, verdict=vote.verdict, comment=vote.comment
+    )
     if state == State.APPROVED:
         svc.runner.execute(request_id)
     return _view(svc, request_id)

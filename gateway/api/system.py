@@ -47,8 +47,6 @@ def metrics() -> Response:
 def policies(who: Principal = Depends(principal), svc: Services = Depends(services)) -> dict[str, Any]:
     src = svc.source()
     return {
-        "sets": [
-            {**s.model_dump(), "revision": src.revisions[s.name]} for s in src.sets
-        ],
+        "sets": [{**s.model_dump(), "revision": src.revisions[s.name]} for s in src.sets],
         "policy_dir": str(src.root),
     }

@@ -22,10 +22,15 @@ def request_view(req: ChangeRequest, votes: list[Approval]) -> dict[str, Any]:
         "content_hash": req.content_hash,
         "decision": req.decision,
         "approvals": [
-            {"principal": v.principal, "group": v.group, "verdict": v.verdict, "comment": v.comment,
-             "at": v.created_at.isoformat()}
+            {
+                "principal": v.principal,
+                "group": v.group,
+                "verdict": v.verdict,
+                "comment": v.comment,
+                "at": v.created_at.isoformat(),
+            }
             for v in votes
-        ],  # fmt: skip
+        ],
         "outputs": req.outputs,
         "error": req.error,
         "request": req.envelope,

@@ -36,7 +36,9 @@ def group_for_vote(
 
 def check_comment(req: RequiredApproval, verdict: str, comment: str) -> None:
     if verdict == "reject" and not comment.strip():
-        raise InvalidRequest("a rejection needs a comment", errors=[{"pointer": "/comment", "detail": "required"}])
+        raise InvalidRequest(
+            "a rejection needs a comment", errors=[{"pointer": "/comment", "detail": "required"}]
+        )
     if req.override and verdict == "approve" and not comment.strip():
         raise InvalidRequest(
             "overriding a soft-mandatory violation needs a justification in the comment",

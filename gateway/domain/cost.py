@@ -43,9 +43,10 @@ class Catalog:
             klass = props.get("instance_class")
             copies = 2 if props.get("multi_az") else 1
             total = float(prices["aws_db_instance"].get(klass, 0.0)) * hours if klass else 0.0
-            storage = props.get("allocated_storage", 20) * prices["rds_storage_gb_month"][
-                props.get("storage_type", defaults["db_storage_type"])
-            ]
+            storage = (
+                props.get("allocated_storage", 20)
+                * prices["rds_storage_gb_month"][props.get("storage_type", defaults["db_storage_type"])]
+            )
             return round((total + storage) * copies, 2)
         # S3 buckets and security groups cost nothing until used; usage is not estimated.
         return 0.0

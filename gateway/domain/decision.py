@@ -41,8 +41,8 @@ class Decision(BaseModel):
     required_approvals: list[RequiredApproval] = Field(default_factory=list)
     cost: Cost
     policy_revisions: dict[str, str] = Field(default_factory=dict)
+    # OPA's decision_id for the one query that evaluated every set.
     decision_id: str
-    opa_decision_ids: dict[str, str | None] = Field(default_factory=dict)
 
     def worse_than(self, other: Decision) -> bool:
         """True when this decision asks for more than `other` did (used by the re-check before execution)."""
@@ -60,7 +60,6 @@ class SetResult:
     policy_set: PolicySet
     result: dict[str, Any]
     revision: str
-    opa_decision_id: str | None
 
 
 def _messages(items: Any) -> list[dict[str, Any]]:
@@ -135,5 +134,4 @@ def decide(results: list[SetResult], *, cost: Cost, decision_id: str) -> Decisio
         cost=cost,
         policy_revisions={r.policy_set.name: r.revision for r in results},
         decision_id=decision_id,
-        opa_decision_ids={r.policy_set.name: r.opa_decision_id for r in results},
     )

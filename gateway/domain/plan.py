@@ -33,7 +33,9 @@ def address(resource: dict[str, Any]) -> str:
     return f"{resource['type']}.{resource['name']}"
 
 
-def _after(resource: dict[str, Any], before: dict[str, Any] | None, default_tags: dict[str, str]) -> dict[str, Any]:
+def _after(
+    resource: dict[str, Any], before: dict[str, Any] | None, default_tags: dict[str, str]
+) -> dict[str, Any]:
     props = copy.deepcopy(resource.get("properties") or {})
     after = {**copy.deepcopy(before or {}), **props}
     after["region"] = resource.get("region") or (before or {}).get("region")
@@ -105,7 +107,10 @@ def build_input(envelope: dict[str, Any], ctx: PlanContext) -> dict[str, Any]:
             "monthly": round(monthly, 2),
             "delta_monthly": round(delta, 2),
             "by_resource": by_resource,
-            "team": {"budget_monthly": ctx.budget_monthly, "committed_monthly": round(ctx.committed_monthly, 2)},
+            "team": {
+                "budget_monthly": ctx.budget_monthly,
+                "committed_monthly": round(ctx.committed_monthly, 2),
+            },
         },
         "exemptions": copy.deepcopy(ctx.exemptions),
         "now": ctx.now,

@@ -41,7 +41,9 @@ class Verification:
         }
 
 
-def verify(events: Iterable[Mapping[str, Any]], *, start_hash: str = GENESIS, start_seq: int = 1) -> Verification:
+def verify(
+    events: Iterable[Mapping[str, Any]], *, start_hash: str = GENESIS, start_seq: int = 1
+) -> Verification:
     """Walk the chain in order; name the first event whose link or content does not hold."""
     prev = start_hash
     expected_seq = start_seq
@@ -56,7 +58,9 @@ def verify(events: Iterable[Mapping[str, Any]], *, start_hash: str = GENESIS, st
         elif event_hash(ev) != ev["hash"]:
             bad = "content does not match its hash (the event was altered)"
         if bad:
-            return Verification(False, count, prev, first_bad_seq=seq, first_bad_id=str(ev.get("id")), reason=bad)
+            return Verification(
+                False, count, prev, first_bad_seq=seq, first_bad_id=str(ev.get("id")), reason=bad
+            )
         prev = str(ev["hash"])
         expected_seq += 1
         count += 1

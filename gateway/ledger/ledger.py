@@ -59,7 +59,9 @@ def as_dict(ev: LedgerEvent) -> dict[str, Any]:
     }
 
 
-def iter_events(session: Session, *, batch: int = 2000, request_id: str | None = None) -> Iterator[dict[str, Any]]:
+def iter_events(
+    session: Session, *, batch: int = 2000, request_id: str | None = None
+) -> Iterator[dict[str, Any]]:
     """All events in order, read in keyset batches so memory stays flat."""
     last = 0
     while True:
@@ -80,6 +82,10 @@ def verify_database(session: Session) -> Verification:
     if result.ok and head is not None and head.seq != result.events:
         # The tail was removed (or the head moved) after the last event we saw.
         return Verification(
-            False, result.events, result.head, first_bad_seq=result.events + 1, reason="events missing at the tail"
+            False,
+            result.events,
+            result.head,
+            first_bad_seq=result.events + 1,
+            reason="events missing at the tail",
         )
     return result

@@ -16,11 +16,15 @@ from gateway.ledger import ledger
 def vote(db: Database, *, request_id: str, principal: Principal, verdict: str, comment: str) -> State:
     """Records one vote; returns the request's state afterwards (approved means: execute it now)."""
     if verdict not in ("approve", "reject"):
-        raise InvalidRequest("verdict must be approve or reject", errors=[{"pointer": "/verdict", "detail": verdict}])
+        raise InvalidRequest(
+            "verdict must be approve or reject", errors=[{"pointer": "/verdict", "detail": verdict}]
+        )
     with db.unit_of_work() as s:
         req = repo.get_request(s, request_id=request_id, lock=True)
         if req.state != State.PENDING_APPROVAL:
-            raise Conflict(f"request {request_id} is '{req.state}', not waiting for approval", state=req.state)
+            raise Conflict(
+                f"request {request_id} is '{req.state}', not waiting for approval", state=req.state
+            )
         decision = Decision.model_validate(req.decision)
         prior = [
             approvals.Vote(v.principal, v.group, v.verdict)
@@ -47,7 +51,9 @@ def vote(db: Database, *, request_id: str, principal: Principal, verdict: str, c
             new_state = State.APPROVED
         else:
             return State.PENDING_APPROVAL
-        repo.transition(s, request_id=request_id, expected=State.PENDING_APPROVAL, values={"state": new_state})
+        repo.transition(
+            s, request_id=request_id, expected=State.PENDING_APPROVAL, values={"state": new_state}
+        )
         ledger.append(s, type=f"request.{new_state}", actor=principal.id, request_id=request_id, data={})
     return new_state
 
@@ -58,6 +64,8 @@ def cancel(db: Database, *, request_id: str, principal: Principal) -> None:
         if principal.id != req.requester and principal.role != Role.ADMIN:
             raise Forbidden("only the requester (or an admin) can cancel a request")
         if req.state not in OPEN_STATES:
-            raise Conflict(f"request {request_id} is '{req.state}' and can no longer be cancelled", state=req.state)
+            raise Conflict(
+                f"request {request_id} is '{req.state}' and can no longer be cancelled", state=req.state
+            )
         repo.transition(s, request_id=request_id, expected=req.state, values={"state": State.CANCELLED})
         ledger.append(s, type="request.cancelled", actor=principal.id, request_id=request_id, data={})

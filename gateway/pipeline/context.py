@@ -25,7 +25,10 @@ def before_states(session: Session, envelope: dict[str, Any]) -> dict[int, dict[
         row = repo.inventory_get(session, resource_id=res["id"])
         if row is None or row.status != "active" or row.type != res["type"]:
             errors.append(
-                {"pointer": f"/resources/{i}/id", "detail": f"{res['type']} {res['id']} is not in the gateway's inventory"}
+                {
+                    "pointer": f"/resources/{i}/id",
+                    "detail": f"{res['type']} {res['id']} is not in the gateway's inventory",
+                }
             )
             continue
         before[i] = {**row.properties, "region": row.region}

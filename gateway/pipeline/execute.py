@@ -64,7 +64,9 @@ class Executor:
     def run(self, request_id: str, envelope: dict[str, Any], before: dict[int, dict[str, Any]]) -> Outcome:
         outcome = Outcome()
         with self.cloud.recording() as calls:
-            for i, (res, t) in enumerate(zip(envelope["resources"], targets(request_id, envelope, before), strict=True)):
+            for i, (res, t) in enumerate(
+                zip(envelope["resources"], targets(request_id, envelope, before), strict=True)
+            ):
                 drv = driver_for(res["type"])
                 action = res["action"]
                 try:
@@ -79,7 +81,9 @@ class Executor:
                 except (ClientError, BotoCoreError, KeyError) as exc:
                     outcome.error = f"{t.address}: {exc}"
                     outcome.failed_address = t.address
-                    log.warning("cloud=%s request %s failed at %s: %s", self.cloud.label, request_id, t.address, exc)
+                    log.warning(
+                        "cloud=%s request %s failed at %s: %s", self.cloud.label, request_id, t.address, exc
+                    )
                     self._undo(outcome)
                     break
                 outcome.done.append(Done(i, res["type"], t.address, action, rid, t))

@@ -95,7 +95,7 @@ class Runner:
         return rid
 
     # -- stage 2 -------------------------------------------------------------------------------------------
-    def _evaluate(self, req: ChangeRequest) -> tuple[Decision, dict[str, Any], list[dict[str, Any]]]:
+    def _evaluate(self, req: ChangeRequest) -> tuple[Decision, dict[str, Any]]:
         requester = Principal(req.requester, Role.REQUESTER, tuple(req.requester_groups))
         with self.db.read() as s:
             ctx = plan_context(
@@ -109,14 +109,14 @@ class Runner:
             )
         input_doc = build_input(req.envelope, ctx)
         try:
-            decision, sets = self.evaluator.evaluate(input_doc)
+            decision, record = self.evaluator.evaluate(input_doc)
         except PolicyUnavailable as exc:
             with self.db.unit_of_work() as s:
                 ledger.append(
                     s, type="policy.unavailable", actor=SYSTEM, request_id=req.id, data={"error": exc.detail}
                 )
             raise PolicyUnavailable(exc.detail, request_id=req.id) from exc
-        return decision, input_doc, sets
+        return decision, {**record, "input": input_doc}
 
     def evaluate_received(self, request_id: str) -> None:
         """Evaluates a `received` request (at submission, or again once the policy engine is back)."""
@@ -124,21 +124,25 @@ class Runner:
             req = repo.get_request(s, request_id=request_id)
         if req.state != State.RECEIVED:
             raise Conflict(f"request {request_id} was evaluated already (state '{req.state}')")
-        decision, input_doc, sets = self._evaluate(req)
+        decision, record = self._evaluate(req)
         outcome = State(decision.outcome)
         with self.db.unit_of_work() as s:
             repo.transition(
                 s,
                 request_id=request_id,
                 expected=State.RECEIVED,
-                values={"state": outcome, "decision": decision.model_dump(), "cost_monthly": decision.cost.monthly},
+                values={
+                    "state": outcome,
+                    "decision": decision.model_dump(),
+                    "cost_monthly": decision.cost.monthly,
+                },
             )
             ledger.append(
                 s,
                 type="policy.evaluated",
                 actor=SYSTEM,
                 request_id=request_id,
-                data={"decision": decision.model_dump(), "input": input_doc, "sets": sets},
+                data={"decision": decision.model_dump(), "opa": record},
             )
             ledger.append(s, type=f"request.{outcome}", actor=SYSTEM, request_id=request_id, data={})
         if outcome == State.APPROVED:
@@ -174,13 +178,17 @@ class Runner:
                 source=self.source(),
             )
         input_doc = build_input(envelope, ctx)
-        decision, sets = self.evaluator.evaluate(input_doc)
+        decision, record = self.evaluator.evaluate(input_doc)
         with self.db.unit_of_work() as s:
             ledger.append(
                 s,
                 type="policy.dry_run",
                 actor=principal.id,
-                data={"decision": decision.model_dump(), "content_hash": content_hash(envelope), "sets": sets},
+                data={
+                    "decision": decision.model_dump(),
+                    "content_hash": content_hash(envelope),
+                    "opa": record,
+                },
             )
         return decision
 
@@ -191,7 +199,7 @@ class Runner:
             req = repo.get_request(s, request_id=request_id)
         check_transition(req.state, State.EXECUTING)
         approved = Decision.model_validate(req.decision)
-        recheck, _, sets = self._evaluate(req)
+        recheck, record = self._evaluate(req)
         revisions = {"before": approved.policy_revisions, "now": recheck.policy_revisions}
         if recheck.outcome == "rejected" or recheck.worse_than(approved):
             target = State.REJECTED if recheck.outcome == "rejected" else State.PENDING_APPROVAL
@@ -202,17 +210,21 @@ class Runner:
                 )  # fmt: skip
                 ledger.append(
                     s, type="policy.rechecked", actor=SYSTEM, request_id=request_id,
-                    data={"decision": recheck.model_dump(), "sets": sets, "revisions": revisions, "stopped": True},
+                    data={"decision": recheck.model_dump(), "opa": record, "revisions": revisions, "stopped": True},
                 )  # fmt: skip
                 ledger.append(s, type=f"request.{target}", actor=SYSTEM, request_id=request_id, data={})
             return
         with self.db.unit_of_work() as s:
-            repo.transition(s, request_id=request_id, expected=State.APPROVED, values={"state": State.EXECUTING})
+            repo.transition(
+                s, request_id=request_id, expected=State.APPROVED, values={"state": State.EXECUTING}
+            )
             ledger.append(
                 s, type="policy.rechecked", actor=SYSTEM, request_id=request_id,
                 data={"decision_id": recheck.decision_id, "outcome": recheck.outcome, "revisions": revisions},
             )  # fmt: skip
-            ledger.append(s, type="execution.started", actor=SYSTEM, request_id=request_id, data={"cloud": req.cloud})
+            ledger.append(
+                s, type="execution.started", actor=SYSTEM, request_id=request_id, data={"cloud": req.cloud}
+            )
             before = before_states(s, req.envelope)
         log.info("cloud=%s executing request %s", self.cloud_label, request_id)
         result = self.executor.run(request_id, req.envelope, before)

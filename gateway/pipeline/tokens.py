@@ -13,8 +13,12 @@ from gateway.ledger import ledger
 def create(db: Database, *, name: str, role: Role, groups: list[str], actor: str = "admin-cli") -> str:
     token = new_token()
     with db.unit_of_work() as s:
-        repo.add_token(s, token=ApiToken(name=name, role=str(role), groups=groups, token_hash=hash_token(token)))
-        ledger.append(s, type="token.created", actor=actor, data={"name": name, "role": str(role), "groups": groups})
+        repo.add_token(
+            s, token=ApiToken(name=name, role=str(role), groups=groups, token_hash=hash_token(token))
+        )
+        ledger.append(
+            s, type="token.created", actor=actor, data={"name": name, "role": str(role), "groups": groups}
+        )
     return token
 
 

@@ -64,7 +64,9 @@ def _semantic_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
     for i, res in enumerate(doc["resources"]):
         addr = f"{res['type']}.{res['name']}"
         if addr in seen:
-            errors.append({"pointer": f"/resources/{i}/name", "detail": f"{addr} is also resource {seen[addr]}"})
+            errors.append(
+                {"pointer": f"/resources/{i}/name", "detail": f"{addr} is also resource {seen[addr]}"}
+            )
         seen.setdefault(addr, i)
     window = doc["change"].get("window")
     if window and window["end"] <= window["start"]:

@@ -41,7 +41,9 @@ _ARGS = (
 
 
 def identifier(t: Target) -> str:
-    return str(t.properties.get("identifier") or f"{t.team}-{t.name}-{t.request_id[:8]}".lower().replace("_", "-"))
+    return str(
+        t.properties.get("identifier") or f"{t.team}-{t.name}-{t.request_id[:8]}".lower().replace("_", "-")
+    )
 
 
 def create(cloud: Cloud, t: Target) -> str:
@@ -83,4 +85,6 @@ def update(cloud: Cloud, t: Target) -> None:
 
 def delete(cloud: Cloud, t: Target) -> None:
     assert t.resource_id
-    cloud.client("rds", t.region).delete_db_instance(DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True)
+    cloud.client("rds", t.region).delete_db_instance(
+        DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True
+    )

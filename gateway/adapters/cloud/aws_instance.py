@@ -103,7 +103,9 @@ def update(cloud: Cloud, t: Target) -> None:
     if "instance_type" in t.changes:
         ec2.stop_instances(InstanceIds=[t.resource_id])
         ec2.get_waiter("instance_stopped").wait(InstanceIds=[t.resource_id], WaiterConfig={"Delay": 2})
-        ec2.modify_instance_attribute(InstanceId=t.resource_id, InstanceType={"Value": t.changes["instance_type"]})
+        ec2.modify_instance_attribute(
+            InstanceId=t.resource_id, InstanceType={"Value": t.changes["instance_type"]}
+        )
         ec2.start_instances(InstanceIds=[t.resource_id])
     if "tags" in t.changes:
         ec2.create_tags(Resources=[t.resource_id], Tags=tag_list(t.tags))

@@ -26,7 +26,9 @@ IAM_ACTIONS = (
 
 
 def bucket_name(t: Target) -> str:
-    return str(t.properties.get("bucket") or f"{t.team}-{t.name}-{t.request_id[:8]}".lower().replace("_", "-"))
+    return str(
+        t.properties.get("bucket") or f"{t.team}-{t.name}-{t.request_id[:8]}".lower().replace("_", "-")
+    )
 
 
 def _ours(s3: Any, name: str, t: Target) -> bool:

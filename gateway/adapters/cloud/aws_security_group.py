@@ -76,7 +76,9 @@ def update(cloud: Cloud, t: Target) -> None:
         if group.get("IpPermissions"):
             ec2.revoke_security_group_ingress(GroupId=t.resource_id, IpPermissions=group["IpPermissions"])
         if t.changes["ingress"]:
-            ec2.authorize_security_group_ingress(GroupId=t.resource_id, IpPermissions=permissions(t.changes["ingress"]))
+            ec2.authorize_security_group_ingress(
+                GroupId=t.resource_id, IpPermissions=permissions(t.changes["ingress"])
+            )
     if "tags" in t.changes:
         ec2.create_tags(Resources=[t.resource_id], Tags=tag_list(t.tags))
 

@@ -42,9 +42,7 @@ class CallRecord:
 
 def redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: "***" if any(s in k.lower() for s in SECRET_KEYS) else redact(v) for k, v in value.items()
-        }
+        return {k: "***" if any(s in k.lower() for s in SECRET_KEYS) else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, bytes):

@@ -28,7 +28,11 @@ class Target:
     @property
     def tags(self) -> dict[str, str]:
         """The requested tags plus the gateway's own, which let it find what it created after a crash."""
-        return {**(self.properties.get("tags") or {}), REQUEST_TAG: self.request_id, RESOURCE_TAG: self.address}
+        return {
+            **(self.properties.get("tags") or {}),
+            REQUEST_TAG: self.request_id,
+            RESOURCE_TAG: self.address,
+        }
 
     @property
     def client_token(self) -> str:

@@ -48,7 +48,9 @@ def list_requests(
 
 
 def ids_in_state(session: Session, *, state: str, limit: int = 100) -> list[str]:
-    stmt = select(ChangeRequest.id).where(ChangeRequest.state == state).order_by(col(ChangeRequest.created_at))
+    stmt = (
+        select(ChangeRequest.id).where(ChangeRequest.state == state).order_by(col(ChangeRequest.created_at))
+    )
     return list(session.exec(stmt.limit(limit)).all())
 
 
@@ -60,7 +62,7 @@ def transition(session: Session, *, request_id: str, expected: str, values: dict
         .values(**values, updated_at=utcnow())
     )
     result = session.connection().execute(stmt)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         raise Conflict(f"request {request_id} is no longer in state '{expected}'")
     session.expire_all()
 
