@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+import anyio.to_thread
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from gateway import __version__
@@ -20,8 +21,8 @@ from gateway.adapters.opa_process import LocalOpa
 from gateway.adapters.policy_source import PolicySource, load_policy_source
 from gateway.adapters.store.db import Database
 from gateway.api import audit, errors, requests, system
+from gateway.api.middleware import TimingAndLabel
 from gateway.domain.cost import default_catalog
-from gateway.metrics import HTTP_LATENCY
 from gateway.pipeline.evaluate import Evaluator
 from gateway.pipeline.execute import Executor
 from gateway.pipeline.runner import Runner
@@ -92,6 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in anyio's thread pool. A few threads keep both cores busy (OPA is the other
+        # process); forty threads only queue on the GIL and the database write lock and inflate latency.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        sys.setswitchinterval(0.001)
         svc = await run_in_threadpool(build_services, settings)
         app.state.services = svc
         log.warning("governance-gateway %s ready (cloud=%s)", __version__, settings.cloud)
@@ -104,22 +109,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await task
             await run_in_threadpool(svc.close)
 
-    app = FastAPI(title="governance-gateway", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="governance-gateway",
+        version=__version__,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     errors.install(app)
     for router in (requests.router, audit.router, system.router):
         app.include_router(router)
 
-    @app.middleware("http")
-    async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - t0
-        )
-        if settings.sandbox:
-            response.headers["X-Gateway-Cloud"] = "sandbox"
-        return response
-
+    app.add_middleware(TimingAndLabel, sandbox=settings.sandbox)
     return app

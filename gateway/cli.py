@@ -56,13 +56,22 @@ def _local_db() -> Database:
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the gateway (starts a local OPA unless GATEWAY_OPA_URL is set; sandbox cloud unless GATEWAY_CLOUD=aws)."""
+def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, log_level: str = "info") -> None:
+    """Run the gateway (starts a local OPA unless GATEWAY_OPA_URL is set; sandbox cloud unless GATEWAY_CLOUD=aws).
+
+    With --workers N each worker process is a stateless replica on the same database; give them one OPA with
+    GATEWAY_OPA_URL.
+    """
     import uvicorn
 
+    if workers > 1:
+        uvicorn.run(
+            "gateway.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        )
+        return
     from gateway.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
 
 
 @app.command()

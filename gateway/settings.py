@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     retry_after_seconds: int = 5
     # How often the gateway retries requests that are still `received` (policy engine was down).
     retry_interval_seconds: float = 5.0
+    # Threads that run request handlers (sync code: database, OPA client, boto3).
+    worker_threads: int = 8
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

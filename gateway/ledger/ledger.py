@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from gateway.adapters.store.models import LedgerEvent, LedgerHead
@@ -17,32 +18,38 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+_EVENTS = LedgerEvent.__table__  # type: ignore[attr-defined]
+_HEAD = LedgerHead.__table__  # type: ignore[attr-defined]
+
+
 def append(
     session: Session, *, type: str, actor: str, data: dict[str, Any], request_id: str | None = None
-) -> LedgerEvent:
-    """Adds one event after the current head. The head row lock serialises appenders until the caller commits."""
-    head = session.exec(select(LedgerHead).where(LedgerHead.id == 1).with_for_update()).first()
+) -> dict[str, Any]:
+    """Adds one event after the current head. The head row lock serialises appenders until the caller commits.
+
+    Core statements rather than ORM objects: this runs for every decision, under the write lock.
+    """
+    conn = session.connection()
+    head = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
     if head is None:
-        head = LedgerHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+        conn.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head
     fields: dict[str, Any] = {
-        "seq": head.seq + 1,
+        "seq": seq + 1,
         "id": str(uuid.uuid4()),
         "ts": now_rfc3339(),
         "type": type,
         "request_id": request_id,
         "actor": actor,
         "data": data,
-        "prev_hash": head.hash,
+        "prev_hash": prev,
     }
     fields["hash"] = event_hash(fields)
-    event = LedgerEvent(**fields)
-    session.add(event)
-    head.seq = event.seq
-    head.hash = event.hash
-    session.add(head)
-    session.flush()
-    return event
+    conn.execute(insert(_EVENTS).values(**fields))
+    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=fields["seq"], hash=fields["hash"]))
+    return fields
 
 
 def as_dict(ev: LedgerEvent) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from gateway.ledger.ledger import now_rfc3339
 def before_states(session: Session, envelope: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """Update and delete act only on what the gateway manages; their `before` is its inventory record."""
     before: dict[int, dict[str, Any]] = {}
-    errors = []
+    errors: list[dict[str, str]] = []
     for i, res in enumerate(envelope["resources"]):
         if res["action"] == "create":
             continue

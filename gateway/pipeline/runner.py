@@ -58,8 +58,10 @@ class Runner:
     def _validated(self, body: Any, principal: Principal) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
         try:
             envelope = self.validator.validate(body)
-            with self.db.read() as s:
-                before = before_states(s, envelope)
+            before: dict[int, dict[str, Any]] = {}
+            if any(r["action"] != "create" for r in envelope["resources"]):
+                with self.db.read() as s:
+                    before = before_states(s, envelope)
         except InvalidRequest as exc:
             with self.db.unit_of_work() as s:
                 ledger.append(s, type="request.invalid", actor=principal.id, data={"errors": exc.errors})

@@ -1,0 +1,3 @@
+module governance-gateway/bench/loadgen
+
+go 1.24
