@@ -18,4 +18,4 @@ bench: install
 	.venv/bin/python bench/decision.py
 
 clean:
-	rm -rf var .cache/pg
+	rm -rf var

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Starts a throw-away PostgreSQL for the test suite (installing Debian's package if it is missing) and prints its
-# URL. Data lives in .cache/pg; the server listens on 127.0.0.1 only.
+# URL. The server listens on 127.0.0.1 only, on a port derived from the checkout's path (so two checkouts do not
+# collide); its data lives under /tmp, where the postgres user can reach it whatever the checkout's permissions.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-port="${PGPORT_TEST:-55432}"
+key="$(printf %s "$root" | sha256sum | cut -c1-8)"
+port="${PGPORT_TEST:-$((55000 + 16#${key:0:4} % 500))}"
 pgbin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
 if [[ -z "$pgbin" ]]; then
   echo "› installing PostgreSQL from Debian's packages" >&2
@@ -11,15 +13,16 @@ if [[ -z "$pgbin" ]]; then
   apt-get update -qq >&2 && apt-get install -y -qq postgresql >&2
   pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 fi
-data="$root/.cache/pg/data"
+base="${TMPDIR:-/tmp}/govgate-pg-$key"
+data="$base/data"
 run() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-mkdir -p "$root/.cache/pg"
-if [[ $(id -u) -eq 0 ]]; then chown postgres "$root/.cache/pg"; chmod 755 "$root" "$root/.cache" 2>/dev/null || true; fi
+mkdir -p "$base"
+if [[ $(id -u) -eq 0 ]]; then chown postgres "$base"; fi
 if [[ ! -f "$data/PG_VERSION" ]]; then
   run "$pgbin/initdb" -D "$data" -U postgres -A trust --no-sync >/dev/null
 fi
 if ! run "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-  run "$pgbin/pg_ctl" -D "$data" -l "$root/.cache/pg/server.log" -w \
+  run "$pgbin/pg_ctl" -D "$data" -l "$base/server.log" -w \
     -o "-c listen_addresses=127.0.0.1 -p $port -k /tmp -c fsync=off" start >/dev/null
 fi
 for db in govgate_test; do
