@@ -41,9 +41,12 @@ def what_happened(req: dict[str, Any]) -> str:
 
 
 def requests_table(reqs: list[dict[str, Any]], title: str = "Requests") -> Table:
-    table = Table(title=title, show_lines=True)
-    for col in ("request", "state", "cost/month", "cloud", "what happened"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=title, show_lines=True, expand=True)
+    table.add_column("request", ratio=2, overflow="fold")
+    table.add_column("state", no_wrap=True)
+    table.add_column("cost/month", no_wrap=True, justify="right")
+    table.add_column("cloud", no_wrap=True)
+    table.add_column("what happened", ratio=5, overflow="fold")
     for r in reqs:
         d = r.get("decision") or {}
         cost = d.get("cost", {})

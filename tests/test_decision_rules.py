@@ -1,0 +1,60 @@
+"""How set results fold into one decision (pure domain rules; the real-OPA tests are in test_decisions.py)."""
+
+from __future__ import annotations
+
+from gateway.domain.decision import Cost, SetResult, decide
+from gateway.domain.policy_sets import PolicySet, entry_module
+
+COST = Cost(monthly=10.0)
+
+
+def _set(name: str, enforcement: str, override: str | None = None) -> PolicySet:
+    return PolicySet(name=name, bundle=name, query=f"data.gateway.{name}", enforcement=enforcement,  # type: ignore[arg-type]
+                     override_group=override)  # fmt: skip
+
+
+def _decide(*results: tuple[PolicySet, dict]):
+    return decide([SetResult(ps, r, "rev") for ps, r in results], cost=COST, decision_id="d")
+
+
+def test_a_rule_annotation_can_soften_a_hard_set_to_a_warning():
+    d = _decide(
+        (_set("security", "hard-mandatory"), {"deny": [{"msg": "m", "rule": "r", "enforcement": "advisory"}]})
+    )
+    assert d.outcome == "approved" and d.violations == [] and d.warnings[0].enforcement == "advisory"
+
+
+def test_soft_mandatory_without_an_override_group_cannot_be_approved():
+    d = _decide((_set("cost", "soft-mandatory"), {"deny": ["over budget"]}))
+    assert d.outcome == "rejected" and d.required_approvals == []
+
+
+def test_plain_string_messages_and_merged_approvals():
+    d = _decide(
+        (_set("cost", "soft-mandatory", "finance"), {"deny": ["over budget"],
+                                                     "require_approval": [{"group": "finance", "reason": "big"}]}),
+        (_set("compliance", "hard-mandatory"), {"require_approval": [{"group": "cab", "count": 2, "reason": "prod"}]}),
+    )  # fmt: skip
+    assert d.outcome == "pending_approval"
+    assert [(a.group, a.count, a.override) for a in d.required_approvals] == [
+        ("finance", 1, True),
+        ("cab", 2, False),
+    ]
+    assert d.violations[0].msg == "over budget" and d.violations[0].rule == "cost"
+
+
+def test_any_hard_violation_rejects_and_drops_approvals():
+    d = _decide(
+        (_set("security", "hard-mandatory"), {"deny": [{"msg": "open ssh", "rule": "ssh"}]}),
+        (
+            _set("cost", "soft-mandatory", "finance"),
+            {"require_approval": [{"group": "finance", "reason": "big"}]},
+        ),
+    )
+    assert d.outcome == "rejected" and d.required_approvals == []
+
+
+def test_entry_module_gathers_every_set():
+    module = entry_module([_set("security", "hard-mandatory"), _set("cost", "advisory")])
+    assert module.startswith("package gateway_entry")
+    assert '"security": data.gateway.security' in module and '"cost": data.gateway.cost' in module
