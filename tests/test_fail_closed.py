@@ -62,3 +62,24 @@ def test_background_retry_evaluates_received_requests(settings, own_opa):
         opa.start(wait_paths=paths)
         assert runner.retry_received() == 1
         assert client.get(f"/v1/requests/{rid}", headers=alice).json()["state"] == "succeeded"
+
+
+def test_database_unreachable_is_a_503_with_retry_after_not_a_500(gateway, alice):
+    from sqlalchemy import create_engine
+
+    db = gateway.services.db
+    healthy_engine = db.engine
+    # A PostgreSQL URL on a port nothing listens on: every connection attempt fails as in an outage.
+    db.engine = create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:9/none", connect_args={"connect_timeout": 1}
+    )
+    try:
+        r = gateway.submit(request(instance()), alice)
+        assert r.status_code == 503
+        assert r.headers["retry-after"] and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/database-unavailable")
+        assert gateway.client.get("/readyz").json()["checks"]["database"] != "ok"
+    finally:
+        db.engine.dispose()
+        db.engine = healthy_engine
+    assert gateway.client.get("/v1/requests", headers=alice).json()["items"] == []

@@ -27,14 +27,17 @@ class OpaClient:
             headers={"Content-Type": "application/json"},
         )
 
-    def query(self, data_path: str, input_doc: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-        """Evaluates `data.<data_path>` for this input; returns (result, OPA decision_id). Fails closed."""
+    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
-            resp = self._http.post(f"/v1/data/{data_path}", content=orjson.dumps({"input": input_doc}))
+            return self._http.request(method, path, **kw)
         except httpx.HTTPError as exc:
             raise PolicyUnavailable(
-                f"the policy engine at {self.url} did not answer: {exc.__class__.__name__}"
+                f"the policy engine at {self.url} did not answer: {type(exc).__name__}"
             ) from exc
+
+    def query(self, data_path: str, input_doc: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Evaluates `data.<data_path>` for this input; returns (result, OPA decision_id). Fails closed."""
+        resp = self._send("POST", f"/v1/data/{data_path}", content=orjson.dumps({"input": input_doc}))
         if resp.status_code != 200:
             raise PolicyUnavailable(
                 f"the policy engine answered {resp.status_code} for data.{data_path.replace('/', '.')}: "
@@ -53,14 +56,9 @@ class OpaClient:
         return result, body.get("decision_id")
 
     def put_policy(self, policy_id: str, module: str) -> None:
-        try:
-            resp = self._http.put(
-                f"/v1/policies/{policy_id}", content=module, headers={"Content-Type": "text/plain"}
-            )
-        except httpx.HTTPError as exc:
-            raise PolicyUnavailable(
-                f"the policy engine at {self.url} did not answer: {exc.__class__.__name__}"
-            ) from exc
+        resp = self._send(
+            "PUT", f"/v1/policies/{policy_id}", content=module, headers={"Content-Type": "text/plain"}
+        )
         if resp.status_code != 200:
             raise PolicyUnavailable(
                 f"the policy engine refused the gateway's entry policy: {resp.text[:300]}"
