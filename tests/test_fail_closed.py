@@ -11,7 +11,7 @@ from gateway.app import create_app
 from gateway.domain.identity import Role
 from gateway.pipeline import tokens
 from tests.conftest import POLICY_DIR
-from tests.factories import instance, request
+from tests.factories import expensive, instance, request
 
 
 @pytest.fixture
@@ -83,3 +83,28 @@ def test_database_unreachable_is_a_503_with_retry_after_not_a_500(gateway, alice
         db.engine.dispose()
         db.engine = healthy_engine
     assert gateway.client.get("/v1/requests", headers=alice).json()["items"] == []
+
+
+def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(settings, own_opa):
+    opa, paths = own_opa
+    app = create_app(settings.model_copy(update={"opa_url": opa.url}))
+    with TestClient(app) as client:
+        db = app.state.services.db
+        alice = {"Authorization": "Bearer " + tokens.create(db, name="alice", role=Role.REQUESTER, groups=[])}
+        bob = {
+            "Authorization": "Bearer " + tokens.create(db, name="bob", role=Role.APPROVER, groups=["finance"])
+        }
+        rid = client.post("/v1/requests", json=expensive(), headers=alice).json()["id"]
+        opa.stop()
+
+        r = client.post(
+            f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "ok"}, headers=bob
+        )
+
+        assert r.status_code == 503  # the vote counts, but the re-check before execution could not run
+        held = client.get(f"/v1/requests/{rid}", headers=alice).json()
+        assert held["state"] == "approved" and held["outputs"] == {}
+        opa.start(wait_paths=paths)
+        assert app.state.services.runner.retry_received() == 1
+        done = client.get(f"/v1/requests/{rid}", headers=alice).json()
+        assert done["state"] == "succeeded" and len(done["outputs"]) == 4

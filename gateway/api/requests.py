@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from gateway.api.deps import body, principal, require, services
 from gateway.api.views import request_view
 from gateway.domain.identity import SUBMITTERS, Principal
 from gateway.domain.states import State
+from gateway.errors import Conflict
 from gateway.pipeline import approve
 from gateway.services import Services
 
@@ -82,7 +84,9 @@ def vote(
         svc.db, request_id=request_id, principal=who, verdict=vote.verdict, comment=vote.comment
     )
     if state == State.APPROVED:
-        svc.runner.execute(request_id)
+        # The vote is committed; execution may be picked up by the background retry first, which is fine.
+        with contextlib.suppress(Conflict):
+            svc.runner.execute(request_id)
     return _view(svc, request_id)
 
 

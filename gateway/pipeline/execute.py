@@ -78,7 +78,7 @@ class Executor:
                     else:
                         drv.update(self.cloud, t)
                         rid = str(t.resource_id)
-                except (ClientError, BotoCoreError, KeyError) as exc:
+                except Exception as exc:
                     outcome.error = f"{t.address}: {exc}"
                     outcome.failed_address = t.address
                     log.warning(

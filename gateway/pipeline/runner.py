@@ -151,16 +151,21 @@ class Runner:
             self.execute(request_id)
 
     def retry_received(self, limit: int = 50) -> int:
-        """Evaluates requests left `received` by an outage; stops at the first sign OPA is still down."""
+        """Finishes what an outage interrupted: evaluates `received` requests and executes `approved` ones
+        (whose re-check could not run). Stops at the first sign OPA is still down."""
         with self.db.read() as s:
-            ids = repo.ids_in_state(s, state=State.RECEIVED, limit=limit)
+            work = [
+                (rid, self.evaluate_received)
+                for rid in repo.ids_in_state(s, state=State.RECEIVED, limit=limit)
+            ]
+            work += [(rid, self.execute) for rid in repo.ids_in_state(s, state=State.APPROVED, limit=limit)]
         done = 0
-        for rid in ids:
+        for rid, step in work:
             try:
-                self.evaluate_received(rid)
+                step(rid)
                 done += 1
             except Conflict:
-                continue
+                continue  # another request handler or replica got there first
             except PolicyUnavailable:
                 break
         return done
