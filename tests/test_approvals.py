@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import text
+
 from gateway.domain.identity import Role
 from tests.factories import expensive, instance, request
 
@@ -107,3 +109,31 @@ def test_requester_can_cancel_an_open_request_and_others_cannot(gateway, alice, 
     r = gateway.client.post(f"/v1/requests/{rid}/cancel", headers=alice)
     assert r.json()["state"] == "cancelled"
     assert gateway.client.post(f"/v1/requests/{rid}/cancel", headers=alice).status_code == 409
+
+
+def test_approved_request_whose_target_was_retired_is_rejected_at_recheck(gateway, alice, bob, auditor):
+    iid = gateway.submit(request(instance("app")), alice).json()["outputs"]["aws_instance.app"]["id"]
+    upd = {
+        "action": "update",
+        "type": "aws_instance",
+        "name": "app",
+        "id": iid,
+        "properties": {"instance_type": "m5.xlarge"},
+    }
+    body = request(upd, *[instance(f"w{i}", "m5.xlarge") for i in range(3)])
+    rid = gateway.submit(body, alice).json()["id"]
+    # Another change retires the instance while this one waits for finance.
+    with gateway.services.db.engine.begin() as conn:
+        conn.execute(text("UPDATE inventory SET status = 'retired' WHERE id = :id"), {"id": iid})
+
+    r = gateway.client.post(
+        f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "ok"}, headers=bob
+    )
+
+    assert r.status_code == 201
+    assert r.json()["state"] == "rejected" and r.json()["outputs"] == {}
+    events = gateway.client.get("/v1/audit/events", params={"request_id": rid}, headers=auditor).json()[
+        "items"
+    ]
+    stopped = [e for e in events if e["type"] == "policy.rechecked"]
+    assert stopped and "not in the gateway's inventory" in stopped[0]["data"]["errors"][0]["detail"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.domain.decision import Cost, SetResult, decide
+from gateway.domain.decision import Cost, Decision, RequiredApproval, SetResult, decide
 from gateway.domain.policy_sets import PolicySet, entry_module
 
 COST = Cost(monthly=10.0)
@@ -58,3 +58,13 @@ def test_entry_module_gathers_every_set():
     module = entry_module([_set("security", "hard-mandatory"), _set("cost", "advisory")])
     assert module.startswith("package gateway_entry")
     assert '"security": data.gateway.security' in module and '"cost": data.gateway.cost' in module
+
+
+def test_recheck_is_worse_only_when_a_group_needs_more_votes():
+    def with_approvals(*pairs):
+        needed = [RequiredApproval(group=g, count=c, reason="r") for g, c in pairs]
+        return Decision(outcome="pending_approval", cost=COST, decision_id="d", required_approvals=needed)
+
+    assert not with_approvals(("finance", 1)).worse_than(with_approvals(("finance", 2)))
+    assert with_approvals(("finance", 2)).worse_than(with_approvals(("finance", 1)))
+    assert with_approvals(("finance", 1), ("cab", 1)).worse_than(with_approvals(("finance", 1)))

@@ -100,3 +100,19 @@ def test_every_driver_declares_its_schema_and_iam_actions():
         assert f"resources/{rtype}.schema.json" == drv.SCHEMA_ID
         assert drv.IAM_ACTIONS, f"{rtype} declares no IAM actions"
         assert all(":" in a for a in drv.IAM_ACTIONS)
+
+
+def test_a_half_made_security_group_is_removed_too(gateway, alice, auditor, sandbox_url):
+    # The schema's CIDR pattern lets 999.0.0.0/8 through; the cloud refuses it after the group exists.
+    body = gateway.submit(request(instance("vm"), security_group("bad", cidr="999.0.0.0/8")), alice).json()
+
+    assert body["state"] == "failed" and "aws_security_group.bad" in body["error"]
+    ec2 = _client(sandbox_url, "ec2")
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "tag:govgate:request-id", "Values": [body["id"]]}]
+    )
+    assert groups["SecurityGroups"] == []
+    events = gateway.client.get("/v1/audit/events", params={"request_id": body["id"]}, headers=auditor).json()
+    ops = [e["data"]["operation"] for e in events["items"] if e["type"] == "cloud.call"]
+    assert ops.index("CreateSecurityGroup") < ops.index("DeleteSecurityGroup")
+    assert "TerminateInstances" in ops

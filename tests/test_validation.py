@@ -79,3 +79,12 @@ def test_missing_token_is_401_problem(gateway):
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_change_window_is_compared_as_instants_not_text(gateway, alice):
+    body = request(instance())
+    # 01:00 at +05:00 is 20:00Z, two hours before the start: as text it would sort after it.
+    body["change"]["window"] = {"start": "2026-12-01T22:00:00Z", "end": "2026-12-02T01:00:00+05:00"}
+    r = gateway.submit(body, alice)
+    assert r.status_code == 422
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/change/window/end"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,10 +14,11 @@ from gateway.api.deps import body, principal, require, services
 from gateway.api.views import request_view
 from gateway.domain.identity import SUBMITTERS, Principal
 from gateway.domain.states import State
-from gateway.errors import Conflict
+from gateway.errors import Conflict, GatewayError
 from gateway.pipeline import approve
 from gateway.services import Services
 
+log = logging.getLogger("gateway.api")
 router = APIRouter(prefix="/v1", tags=["requests"])
 
 
@@ -84,9 +85,14 @@ def vote(
         svc.db, request_id=request_id, principal=who, verdict=vote.verdict, comment=vote.comment
     )
     if state == State.APPROVED:
-        # The vote is committed; execution may be picked up by the background retry first, which is fine.
-        with contextlib.suppress(Conflict):
+        # The vote is committed and answered 201 whatever happens next; the background retry finishes
+        # execution if it cannot run now (OPA down) or got there first.
+        try:
             svc.runner.execute(request_id)
+        except Conflict:
+            pass
+        except GatewayError as exc:
+            log.warning("request %s approved; execution deferred: %s", request_id, exc.detail)
     return _view(svc, request_id)
 
 

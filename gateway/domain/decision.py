@@ -48,9 +48,8 @@ class Decision(BaseModel):
         """True when this decision asks for more than `other` did (used by the re-check before execution)."""
         if self.outcome == "rejected":
             return other.outcome != "rejected"
-        mine = {(a.group, a.count) for a in self.required_approvals}
-        theirs = {(a.group, a.count) for a in other.required_approvals}
-        return not mine <= theirs
+        theirs = {a.group: a.count for a in other.required_approvals}
+        return any(a.count > theirs.get(a.group, 0) for a in self.required_approvals)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from gateway.adapters.store.models import LedgerEvent, LedgerHead
-from gateway.ledger.chain import GENESIS, Verification, event_hash, verify
+from gateway.ledger.chain import Verification, event_hash, verify
 
 
 def now_rfc3339() -> str:
@@ -32,10 +32,8 @@ def append(
     conn = session.connection()
     head = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
     if head is None:
-        conn.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS))
-        seq, prev = 0, GENESIS
-    else:
-        seq, prev = head
+        raise RuntimeError("the ledger head row is missing: the database was not initialised (create_all)")
+    seq, prev = head
     fields: dict[str, Any] = {
         "seq": seq + 1,
         "id": str(uuid.uuid4()),
@@ -43,13 +41,30 @@ def append(
         "type": type,
         "request_id": request_id,
         "actor": actor,
-        "data": data,
+        "data": json_safe(data),
         "prev_hash": prev,
     }
     fields["hash"] = event_hash(fields)
     conn.execute(insert(_EVENTS).values(**fields))
     conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=fields["seq"], hash=fields["hash"]))
     return fields
+
+
+MAX_SAFE_INT = 2**53 - 1
+
+
+def json_safe(value: Any) -> Any:
+    """RFC 8785 has no form for integers beyond IEEE-754 doubles; such values (a policy's nanosecond clock, say)
+    are kept as decimal strings so that the event can be hashed and stored as given."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INT:
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def as_dict(ev: LedgerEvent) -> dict[str, Any]:

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from gateway.adapters.cloud.client import CallRecord, Cloud
 from gateway.adapters.cloud.driver import Target
 from gateway.adapters.cloud.registry import driver_for
@@ -99,6 +97,6 @@ class Executor:
             try:
                 driver_for(d.rtype).delete(self.cloud, target)
                 outcome.rolled_back.append(d.address)
-            except (ClientError, BotoCoreError) as exc:
+            except Exception as exc:
                 log.error("could not remove %s (%s) after a failure: %s", d.address, d.resource_id, exc)
         outcome.done = [d for d in outcome.done if d.address not in outcome.rolled_back]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -19,7 +20,7 @@ from gateway.domain.decision import Decision
 from gateway.domain.identity import Principal, Role
 from gateway.domain.plan import build_input
 from gateway.domain.states import State, check_transition
-from gateway.errors import Conflict, InvalidRequest, PolicyUnavailable
+from gateway.errors import Conflict, DatabaseUnavailable, InvalidRequest, PolicyUnavailable
 from gateway.ledger import ledger
 from gateway.pipeline.context import before_states, plan_context
 from gateway.pipeline.evaluate import Evaluator
@@ -93,7 +94,9 @@ class Runner:
                 request_id=rid,
                 data={"request": envelope, "content_hash": req.content_hash, "cloud": self.cloud_label},
             )
-        self.evaluate_received(rid)
+        # The background retry (or another replica) may evaluate it first; either way the request goes on.
+        with contextlib.suppress(Conflict):
+            self.evaluate_received(rid)
         return rid
 
     # -- stage 2 -------------------------------------------------------------------------------------------
@@ -166,8 +169,10 @@ class Runner:
                 done += 1
             except Conflict:
                 continue  # another request handler or replica got there first
-            except PolicyUnavailable:
+            except (PolicyUnavailable, DatabaseUnavailable):
                 break
+            except Exception:
+                log.exception("retrying request %s failed", rid)
         return done
 
     def dry_run(self, body: Any, principal: Principal) -> Decision:
@@ -206,20 +211,19 @@ class Runner:
             req = repo.get_request(s, request_id=request_id)
         check_transition(req.state, State.EXECUTING)
         approved = Decision.model_validate(req.decision)
-        recheck, record = self._evaluate(req)
+        try:
+            recheck, record = self._evaluate(req)
+            with self.db.read() as s:
+                before = before_states(s, req.envelope)
+        except InvalidRequest as exc:
+            # What it changes is no longer in the inventory (retired by another request since approval).
+            self._stop(request_id, State.REJECTED, {"reason": exc.detail, "errors": exc.errors})
+            return
         revisions = {"before": approved.policy_revisions, "now": recheck.policy_revisions}
         if recheck.outcome == "rejected" or recheck.worse_than(approved):
             target = State.REJECTED if recheck.outcome == "rejected" else State.PENDING_APPROVAL
-            with self.db.unit_of_work() as s:
-                repo.transition(
-                    s, request_id=request_id, expected=State.APPROVED,
-                    values={"state": target, "decision": recheck.model_dump()},
-                )  # fmt: skip
-                ledger.append(
-                    s, type="policy.rechecked", actor=SYSTEM, request_id=request_id,
-                    data={"decision": recheck.model_dump(), "opa": record, "revisions": revisions, "stopped": True},
-                )  # fmt: skip
-                ledger.append(s, type=f"request.{target}", actor=SYSTEM, request_id=request_id, data={})
+            data = {"decision": recheck.model_dump(), "opa": record, "revisions": revisions}
+            self._stop(request_id, target, data, decision=recheck.model_dump())
             return
         with self.db.unit_of_work() as s:
             repo.transition(
@@ -232,24 +236,65 @@ class Runner:
             ledger.append(
                 s, type="execution.started", actor=SYSTEM, request_id=request_id, data={"cloud": req.cloud}
             )
-            before = before_states(s, req.envelope)
         log.info("cloud=%s executing request %s", self.cloud_label, request_id)
-        result = self.executor.run(request_id, req.envelope, before)
+        try:
+            result = self.executor.run(request_id, req.envelope, before)
+            self._finish(req, result)
+        except Exception as exc:
+            log.exception("request %s: execution could not be completed or recorded", request_id)
+            self._fail(request_id, f"execution could not be completed or recorded: {exc}")
+            raise
+
+    def _stop(
+        self, request_id: str, target: State, data: dict[str, Any], decision: dict[str, Any] | None = None
+    ) -> None:
+        """The re-check before execution stopped an approved request: back to approval, or rejected."""
+        values: dict[str, Any] = {"state": target}
+        if decision is not None:
+            values["decision"] = decision
+        with self.db.unit_of_work() as s:
+            repo.transition(s, request_id=request_id, expected=State.APPROVED, values=values)
+            ledger.append(
+                s,
+                type="policy.rechecked",
+                actor=SYSTEM,
+                request_id=request_id,
+                data={**data, "stopped": True},
+            )
+            ledger.append(s, type=f"request.{target}", actor=SYSTEM, request_id=request_id, data={})
+
+    def _finish(self, req: ChangeRequest, result: Any) -> None:
         with self.db.unit_of_work() as s:
             for call in result.calls:
-                ledger.append(s, type="cloud.call", actor=SYSTEM, request_id=request_id, data=call.as_dict())
+                ledger.append(s, type="cloud.call", actor=SYSTEM, request_id=req.id, data=call.as_dict())
             for d in result.done:
                 self._record_inventory(s, req, d)
             outputs = {d.address: {"id": d.resource_id, "action": d.action} for d in result.done}
             final = State.FAILED if result.error else State.SUCCEEDED
             repo.transition(
-                s, request_id=request_id, expected=State.EXECUTING,
+                s, request_id=req.id, expected=State.EXECUTING,
                 values={"state": final, "outputs": outputs, "error": result.error},
             )  # fmt: skip
             ledger.append(
-                s, type=f"execution.{final}", actor=SYSTEM, request_id=request_id,
+                s, type=f"execution.{final}", actor=SYSTEM, request_id=req.id,
                 data={"cloud": req.cloud, "outputs": outputs, "error": result.error, "rolled_back": result.rolled_back},
             )  # fmt: skip
+
+    def _fail(self, request_id: str, error: str) -> None:
+        """Best effort: never leave a request `executing` after an error we could see."""
+        try:
+            with self.db.unit_of_work() as s:
+                repo.transition(
+                    s,
+                    request_id=request_id,
+                    expected=State.EXECUTING,
+                    values={"state": State.FAILED, "error": error},
+                )
+                ledger.append(
+                    s, type="execution.failed", actor=SYSTEM, request_id=request_id, data={"error": error}
+                )
+        except Exception:
+            log.exception("request %s could not be marked failed", request_id)
 
     def _record_inventory(self, s: Any, req: ChangeRequest, d: Done) -> None:
         if d.action == "delete":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,11 @@ def _semantic_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
             )
         seen.setdefault(addr, i)
     window = doc["change"].get("window")
-    if window and window["end"] <= window["start"]:
+    if window and _instant(window["end"]) <= _instant(window["start"]):
         errors.append({"pointer": "/change/window/end", "detail": "the window must end after it starts"})
     return errors
+
+
+def _instant(text: str) -> datetime:
+    """RFC 3339 (checked by the schema's format) as an aware datetime, so offsets compare correctly."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))

@@ -48,7 +48,14 @@ def create(cloud: Cloud, t: Target) -> str:
         if t.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": t.region}
         s3.create_bucket(**args)
-        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(t.tags)})
+        try:
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(t.tags)})
+            configure(s3, name, p)
+        except Exception:
+            # A half-configured bucket (say, unencrypted) must not stay behind untracked.
+            s3.delete_bucket(Bucket=name)
+            raise
+        return name
     configure(s3, name, p)
     return name
 

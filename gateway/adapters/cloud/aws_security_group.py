@@ -55,6 +55,15 @@ def create(cloud: Cloud, t: Target) -> str:
     if p.get("vpc_id"):
         args["VpcId"] = p["vpc_id"]
     group_id = str(ec2.create_security_group(**args)["GroupId"])
+    try:
+        _apply_rules(ec2, group_id, p)
+    except Exception:
+        ec2.delete_security_group(GroupId=group_id)  # no half-made group left behind untracked
+        raise
+    return group_id
+
+
+def _apply_rules(ec2: Any, group_id: str, p: dict[str, Any]) -> None:
     if p.get("ingress"):
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions(p["ingress"]))
     if "egress" in p:
@@ -64,7 +73,6 @@ def create(cloud: Cloud, t: Target) -> str:
         )
         if p["egress"]:
             ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=permissions(p["egress"]))
-    return group_id
 
 
 def update(cloud: Cloud, t: Target) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from gateway.errors import DatabaseUnavailable
@@ -54,10 +54,23 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     def create_all(self) -> None:
-        from gateway.adapters.store import models  # noqa: F401  (registers the tables)
+        from gateway.adapters.store import models
 
         with _translate_errors():
             SQLModel.metadata.create_all(self.engine)
+            self._seed_ledger_head(models.LedgerHead)
+
+    def _seed_ledger_head(self, head: Any) -> None:
+        """The head row exists before the first append, so appenders always have a row to lock."""
+        from gateway.ledger.chain import GENESIS
+
+        with Session(self.engine) as s:
+            if s.get(head, 1) is None:
+                s.add(head(id=1, seq=0, hash=GENESIS))
+                try:
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()  # another process seeded it at the same moment
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
