@@ -64,12 +64,6 @@ class OpaClient:
                 f"the policy engine refused the gateway's entry policy: {resp.text[:300]}"
             )
 
-    def healthy(self) -> bool:
-        try:
-            return self._http.get("/health").status_code == 200
-        except httpx.HTTPError:
-            return False
-
     def loaded(self, data_paths: list[str]) -> bool:
         """True when OPA is up and every policy set's package is defined."""
         try:

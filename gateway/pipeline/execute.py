@@ -31,7 +31,6 @@ class Outcome:
     done: list[Done] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
     error: str | None = None
-    failed_address: str | None = None
     rolled_back: list[str] = field(default_factory=list)
 
 
@@ -78,7 +77,6 @@ class Executor:
                         rid = str(t.resource_id)
                 except Exception as exc:
                     outcome.error = f"{t.address}: {exc}"
-                    outcome.failed_address = t.address
                     log.warning(
                         "cloud=%s request %s failed at %s: %s", self.cloud.label, request_id, t.address, exc
                     )
