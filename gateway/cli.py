@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +13,8 @@ import typer
 from rich.console import Console
 
 from gateway import render
+from gateway.cli_exemptions import exemptions_app
+from gateway.cli_policy import policy_app
 from gateway.client import ApiError, GatewayClient
 from gateway.domain.identity import Role
 from gateway.errors import GatewayError
@@ -26,11 +27,11 @@ app = typer.Typer(help="governance-gateway: policy-governed cloud change", no_ar
 tokens_app = typer.Typer(help="bearer tokens (admin, on the local database)", no_args_is_help=True)
 requests_app = typer.Typer(help="read requests on a running gateway", no_args_is_help=True)
 audit_app = typer.Typer(help="the audit ledger", no_args_is_help=True)
-policy_app = typer.Typer(help="policy-as-code tools", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(requests_app, name="requests")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(exemptions_app, name="exemptions")
 console = Console()
 
 
@@ -213,22 +214,3 @@ def audit_export(
     if output:
         out.close()
         console.print(f"wrote {output}")
-
-
-@policy_app.command("test")
-def policy_test(coverage: bool = False) -> None:
-    """Run the policies' OPA unit tests (`opa test`)."""
-    from gateway.adapters.opa_process import find_opa
-
-    settings = Settings()
-    cmd = [
-        find_opa(settings.opa_binary),
-        "test",
-        str(settings.policy_dir),
-        "--ignore",
-        "policy-sets.yaml",
-        "-v",
-    ]
-    if coverage:
-        cmd[-1:] = ["--coverage", "--format", "json"]
-    raise typer.Exit(subprocess.call(cmd))

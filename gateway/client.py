@@ -24,7 +24,7 @@ class GatewayClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
 
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
+    def call(self, method: str, path: str, **kw: Any) -> Any:
         resp = self._http.request(method, path, **kw)
         if resp.status_code >= 400:
             try:
@@ -37,24 +37,24 @@ class GatewayClient:
     def submit_file(self, path: Path) -> Any:
         yaml_file = path.suffix.lower() in (".yaml", ".yml")
         ctype = "application/yaml" if yaml_file else "application/json"
-        return self._call("POST", "/v1/requests", content=path.read_bytes(), headers={"Content-Type": ctype})
+        return self.call("POST", "/v1/requests", content=path.read_bytes(), headers={"Content-Type": ctype})
 
     def submit(self, doc: dict[str, Any]) -> Any:
-        return self._call("POST", "/v1/requests", json=doc)
+        return self.call("POST", "/v1/requests", json=doc)
 
     def get(self, request_id: str) -> Any:
-        return self._call("GET", f"/v1/requests/{request_id}")
+        return self.call("GET", f"/v1/requests/{request_id}")
 
     def list(self, **filters: Any) -> Any:
-        return self._call("GET", "/v1/requests", params={k: v for k, v in filters.items() if v is not None})
+        return self.call("GET", "/v1/requests", params={k: v for k, v in filters.items() if v is not None})
 
     def vote(self, request_id: str, verdict: str, comment: str = "") -> Any:
-        return self._call(
+        return self.call(
             "POST", f"/v1/requests/{request_id}/approvals", json={"verdict": verdict, "comment": comment}
         )
 
     def verify(self) -> Any:
-        return self._call("GET", "/v1/audit/verify")
+        return self.call("GET", "/v1/audit/verify")
 
     def close(self) -> None:
         self._http.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from gateway.adapters.cloud.client import Cloud
 from gateway.adapters.opa import OpaClient
-from gateway.adapters.policy_source import PolicySource
+from gateway.adapters.policy_source import PolicySource, PolicyWatcher
 from gateway.adapters.store.db import Database
 from gateway.pipeline.runner import Runner
 from gateway.settings import Settings
@@ -21,6 +21,7 @@ class Services:
     cloud: Cloud
     runner: Runner
     source: Callable[[], PolicySource]
+    watcher: PolicyWatcher
     # Called in reverse order on shutdown (local OPA, sandbox server, pools).
     closers: list[Callable[[], None]] = field(default_factory=list)
 

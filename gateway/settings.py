@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     retry_after_seconds: int = 5
     # How often the gateway retries requests that are still `received` (policy engine was down).
     retry_interval_seconds: float = 5.0
+    # Serve policy bundles at host:port for an external OPA (GATEWAY_OPA_URL); the local OPA always gets its own.
+    bundle_addr: str | None = None
+    # How long a decision waits for OPA to activate an edited policy before failing closed.
+    policy_reload_timeout_seconds: float = 10.0
+    exemption_max_days: int = 90
     # Threads that run request handlers (sync code: database, OPA client, boto3).
     worker_threads: int = 8
 

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import SQLModel
 
+from gateway.adapters.bundle_server import BundleServer
 from gateway.adapters.cloud.sandbox import SandboxCloud
 from gateway.adapters.opa_process import LocalOpa
 from gateway.adapters.policy_source import load_policy_source
@@ -29,11 +30,15 @@ PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 
 @pytest.fixture(scope="session")
 def opa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One OPA for the session, fed by a bundle server as an external OPA would be."""
     src = load_policy_source(POLICY_DIR)
-    opa = LocalOpa(POLICY_DIR, tmp_path_factory.mktemp("opa"))
-    opa.start(wait_paths=[s.data_path for s in src.sets])
+    server = BundleServer()
+    server.publish(src.bundles)
+    opa = LocalOpa(server.url, tmp_path_factory.mktemp("opa"))
+    opa.start(revisions=src.revisions)
     yield opa.url
     opa.stop()
+    server.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gateway.domain.decision import Cost, Decision, RequiredApproval, SetResult, decide
-from gateway.domain.policy_sets import PolicySet, entry_module
+from gateway.domain.entry import entry_module
+from gateway.domain.policy_sets import PolicySet
 
 COST = Cost(monthly=10.0)
 
@@ -54,10 +55,12 @@ def test_any_hard_violation_rejects_and_drops_approvals():
     assert d.outcome == "rejected" and d.required_approvals == []
 
 
-def test_entry_module_gathers_every_set():
-    module = entry_module([_set("security", "hard-mandatory"), _set("cost", "advisory")])
+def test_entry_module_gathers_every_set_with_its_profile():
+    scalr = PolicySet(name="scalr", bundle="scalr", query="data.terraform.scalr", profile="scalr")
+    module = entry_module([_set("security", "hard-mandatory"), scalr])
     assert module.startswith("package gateway_entry")
-    assert '"security": data.gateway.security' in module and '"cost": data.gateway.cost' in module
+    assert 'sets["security"] := result if {\n\tresult := data.gateway.security with input as input.doc' in module
+    assert "data.terraform.scalr with input as {\"tfplan\": input.doc, \"tfrun\": input.profiles.tfrun}" in module
 
 
 def test_recheck_is_worse_only_when_a_group_needs_more_votes():

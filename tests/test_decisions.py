@@ -15,7 +15,7 @@ def test_clean_request_is_approved_and_executed_in_the_sandbox(gateway, alice):
     assert body["cloud"] == "sandbox" and body["sandbox"] is True
     d = body["decision"]
     assert d["outcome"] == "approved" and d["violations"] == [] and d["required_approvals"] == []
-    assert set(d["policy_revisions"]) == {"security", "cost", "compliance"}
+    assert set(d["policy_revisions"]) == {"security", "cost", "compliance", "lib", "data", "gateway-entry"}
     assert len(d["decision_id"]) == 36  # OPA's decision_id for the one query over all sets
     assert d["cost"] == {"monthly": 18.4, "delta_monthly": 18.4, "currency": "USD"}
 

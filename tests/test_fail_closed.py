@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.adapters.bundle_server import BundleServer
 from gateway.adapters.opa_process import LocalOpa
 from gateway.adapters.policy_source import load_policy_source
 from gateway.app import create_app
@@ -16,11 +17,14 @@ from tests.factories import expensive, instance, request
 
 @pytest.fixture
 def own_opa(tmp_path):
-    opa = LocalOpa(POLICY_DIR, tmp_path / "opa")
-    paths = [s.data_path for s in load_policy_source(POLICY_DIR).sets]
-    opa.start(wait_paths=paths)
-    yield opa, paths
+    src = load_policy_source(POLICY_DIR)
+    server = BundleServer()
+    server.publish(src.bundles)
+    opa = LocalOpa(server.url, tmp_path / "opa")
+    opa.start(revisions=src.revisions)
+    yield opa, src.revisions
     opa.stop()
+    server.close()
 
 
 def test_request_survives_an_opa_outage_and_is_evaluated_when_it_returns(settings, own_opa):
@@ -42,7 +46,7 @@ def test_request_survives_an_opa_outage_and_is_evaluated_when_it_returns(setting
         assert client.get("/readyz").status_code == 503
         assert client.post(f"/v1/requests/{rid}/evaluate", headers=alice).status_code == 503
 
-        opa.start(wait_paths=paths)  # same port: the gateway's pooled client reconnects
+        opa.start(revisions=paths)  # same port: the gateway's pooled client reconnects
 
         assert client.get("/readyz").status_code == 200
         r = client.post(f"/v1/requests/{rid}/evaluate", headers=alice)
@@ -59,7 +63,7 @@ def test_background_retry_evaluates_received_requests(settings, own_opa):
         opa.stop()
         rid = client.post("/v1/requests", json=request(instance()), headers=alice).json()["request_id"]
         assert runner.retry_received() == 0
-        opa.start(wait_paths=paths)
+        opa.start(revisions=paths)
         assert runner.retry_received() == 1
         assert client.get(f"/v1/requests/{rid}", headers=alice).json()["state"] == "succeeded"
 
@@ -104,7 +108,7 @@ def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(se
         assert r.status_code == 201  # the vote counts; the re-check before execution cannot run yet
         held = client.get(f"/v1/requests/{rid}", headers=alice).json()
         assert held["state"] == "approved" and held["outputs"] == {}
-        opa.start(wait_paths=paths)
+        opa.start(revisions=paths)
         assert app.state.services.runner.retry_received() == 1
         done = client.get(f"/v1/requests/{rid}", headers=alice).json()
         assert done["state"] == "succeeded" and len(done["outputs"]) == 4

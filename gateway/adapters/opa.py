@@ -35,7 +35,7 @@ class OpaClient:
                 f"the policy engine at {self.url} did not answer: {type(exc).__name__}"
             ) from exc
 
-    def query(self, data_path: str, input_doc: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    def query(self, data_path: str, input_doc: dict[str, Any]) -> tuple[Any, str | None]:
         """Evaluates `data.<data_path>` for this input; returns (result, OPA decision_id). Fails closed."""
         resp = self._send("POST", f"/v1/data/{data_path}", content=orjson.dumps({"input": input_doc}))
         if resp.status_code != 200:
@@ -48,32 +48,18 @@ class OpaClient:
             raise PolicyUnavailable(
                 f"policy data.{data_path.replace('/', '.')} is not loaded in the policy engine"
             )
-        result = body["result"]
-        if not isinstance(result, dict):
-            raise PolicyUnavailable(
-                f"data.{data_path.replace('/', '.')} is not a package (got {type(result).__name__})"
-            )
-        return result, body.get("decision_id")
+        return body["result"], body.get("decision_id")
 
-    def put_policy(self, policy_id: str, module: str) -> None:
-        resp = self._send(
-            "PUT", f"/v1/policies/{policy_id}", content=module, headers={"Content-Type": "text/plain"}
-        )
-        if resp.status_code != 200:
-            raise PolicyUnavailable(
-                f"the policy engine refused the gateway's entry policy: {resp.text[:300]}"
-            )
-
-    def loaded(self, data_paths: list[str]) -> bool:
-        """True when OPA is up and every policy set's package is defined."""
+    def revisions(self) -> dict[str, str] | None:
+        """Revision of every bundle OPA has activated, by bundle name; None when OPA does not answer."""
         try:
-            for path in data_paths:
-                resp = self._http.get(f"/v1/data/{path}")
-                if resp.status_code != 200 or "result" not in resp.json():
-                    return False
-        except httpx.HTTPError:
-            return False
-        return True
+            resp = self._http.get("/v1/data/system/bundles")
+            if resp.status_code != 200:
+                return None
+            bundles = resp.json().get("result") or {}
+        except (httpx.HTTPError, ValueError):
+            return None
+        return {name: str(b.get("manifest", {}).get("revision", "")) for name, b in bundles.items()}
 
     def close(self) -> None:
         self._http.close()

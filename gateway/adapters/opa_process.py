@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from gateway.adapters.bundle_server import opa_config
 from gateway.adapters.opa import OpaClient
 from gateway.errors import PolicyUnavailable
 from gateway.settings import PROJECT_ROOT
@@ -35,29 +37,30 @@ def free_port() -> int:
 
 
 class LocalOpa:
-    """Owns one OPA child process. Decision logging is on so that every answer carries a decision_id."""
+    """Owns one OPA child process that takes its bundles (and, through discovery, its configuration) from a
+    bundle server. Decision logs go to `log_dir/opa.log` when the bundle server asks for them."""
 
     def __init__(
-        self, policy_dir: Path, log_dir: Path, binary: str | None = None, port: int | None = None
+        self, bundle_url: str, log_dir: Path, binary: str | None = None, port: int | None = None
     ) -> None:
         self.binary = find_opa(binary)
-        self.policy_dir = policy_dir.resolve()
+        self.bundle_url = bundle_url
         self.log_dir = log_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, wait_paths: list[str], timeout: float = 30.0) -> None:
+    def start(self, *, revisions: dict[str, str], timeout: float = 30.0) -> None:
+        """Starts OPA and waits until it runs exactly these bundle revisions."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        config = self.log_dir / f"opa-{self.port}.yaml"
+        config.write_text(json.dumps(opa_config(self.bundle_url), indent=1))
         logfile = open(self.log_dir / "opa.log", "ab")  # noqa: SIM115  (lives as long as the process)
         cmd = [
             self.binary, "run", "--server",
             "--addr", f"127.0.0.1:{self.port}",
             "--log-level", "error",
-            "--set", "decision_logs.console=true",
-            "--ignore", "policy-sets.yaml",
-            "--ignore", "*_test.rego",
-            str(self.policy_dir),
+            "--config-file", str(config),
         ]  # fmt: skip
         log.info("starting local OPA: %s", " ".join(cmd))
         self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=logfile, stdin=subprocess.DEVNULL)
@@ -71,14 +74,16 @@ class LocalOpa:
                     raise PolicyUnavailable(
                         f"OPA exited with code {self.proc.returncode} while starting:\n{tail}"
                     )
-                if client.loaded(wait_paths):
-                    log.info("local OPA ready at %s with %s", self.url, self.policy_dir)
+                loaded = client.revisions() or {}
+                if all(loaded.get(k) == v for k, v in revisions.items()):
+                    log.info("local OPA ready at %s with bundles from %s", self.url, self.bundle_url)
                     return
-                time.sleep(0.05)
+                time.sleep(0.02)
         finally:
             client.close()
         self.stop()
-        raise PolicyUnavailable(f"OPA did not report its policies loaded within {timeout:.0f}s")
+        tail = (self.log_dir / "opa.log").read_text(errors="replace")[-2000:]
+        raise PolicyUnavailable(f"OPA did not load the policy bundles within {timeout:.0f}s:\n{tail}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

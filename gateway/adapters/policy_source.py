@@ -1,54 +1,136 @@
-"""Reads the policy directory: the set definitions, each set's content revision, and team budgets."""
+"""Reads the policy directory (set definitions, bundles, team budgets) and notices when it changes."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from gateway.adapters.bundles import Bundle, build_bundles
 from gateway.domain.policy_sets import PolicySet, parse_policy_sets
 from gateway.errors import InvalidRequest
 
-# Shared directories every set depends on; a change there changes every set's revision.
-SHARED_DIRS = ("lib", "data")
-
-
-def _tree_hash(paths: list[Path], root: Path) -> str:
-    digest = hashlib.sha256()
-    for p in paths:
-        for f in sorted(x for x in p.rglob("*") if x.is_file()):
-            digest.update(str(f.relative_to(root)).encode() + b"\0")
-            digest.update(f.read_bytes() + b"\0")
-    return "sha256:" + digest.hexdigest()[:16]
+log = logging.getLogger("gateway.policies")
 
 
 @dataclass(frozen=True)
 class PolicySource:
     root: Path
     sets: list[PolicySet]
-    revisions: dict[str, str]
-    data: dict[str, Any]
+    bundles: dict[str, Bundle]
+    data: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def revisions(self) -> dict[str, str]:
+        """Every bundle's revision, by bundle name: what OPA must report before a decision counts."""
+        return {name: b.revision for name, b in self.bundles.items()}
+
+    @property
+    def profiles(self) -> set[str]:
+        return {s.profile for s in self.sets}
 
     def budget_for(self, team: str) -> float:
         teams = self.data.get("teams", {})
         return float(teams.get("budgets", {}).get(team, teams.get("default_budget_monthly", 0.0)))
 
 
+def fingerprint(root: Path) -> str:
+    """Names, sizes and modification times of every file: cheap enough to check before each decision."""
+    h = hashlib.sha256()
+    stack = [str(root)]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=True):
+                stack.append(e.path)
+            elif e.is_file(follow_symlinks=True):
+                st = e.stat()
+                h.update(f"{e.path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
+
+
 def load_policy_source(root: Path) -> PolicySource:
+    """Raises InvalidRequest with what is wrong (a missing directory, a bad key, clashing roots)."""
+    root = root.resolve()
+    stamp = fingerprint(root)
     spec = root / "policy-sets.yaml"
     try:
         doc = yaml.safe_load(spec.read_text())
+        sets = parse_policy_sets(doc)
     except FileNotFoundError:
         raise InvalidRequest(f"{spec} is missing") from None
-    sets = parse_policy_sets(doc)
-    shared = [root / d for d in SHARED_DIRS if (root / d).is_dir()]
-    revisions = {s.name: _tree_hash([root / s.bundle, *shared], root) for s in sets}
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise InvalidRequest(f"{spec} is not valid: {exc}") from None
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise InvalidRequest(f"{spec}: policy set names must be unique")
+    try:
+        bundles = build_bundles(root, sets)
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidRequest(f"policy directory {root}: {exc}") from None
     data: dict[str, Any] = {}
     teams = root / "data" / "teams.json"
     if teams.is_file():
         data.update(json.loads(teams.read_text()))
-    return PolicySource(root=root, sets=sets, revisions=revisions, data=data)
+    return PolicySource(root=root, sets=sets, bundles=bundles, data=data, fingerprint=stamp)
+
+
+class PolicyWatcher:
+    """Hands out the current policy source; reloads it when a file changed and tells `on_change`.
+
+    A broken edit (bad YAML, clashing roots) keeps the last good source in force and is reported in `error`;
+    a Rego error is OPA's to report: it keeps the last good bundle, and the gateway then fails closed because the
+    revision OPA runs is not the one on disk.
+    """
+
+    def __init__(self, root: Path, on_change: Callable[[PolicySource], None] | None = None) -> None:
+        self.root = root
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._source = load_policy_source(root)
+        self.error: str | None = None
+        if on_change:
+            on_change(self._source)
+
+    def current(self) -> PolicySource:
+        if fingerprint(self._source.root) == self._source.fingerprint:
+            return self._source
+        with self._lock:
+            stamp = fingerprint(self._source.root)
+            if stamp == self._source.fingerprint:
+                return self._source
+            try:
+                fresh = load_policy_source(self.root)
+            except InvalidRequest as exc:
+                if self.error != exc.detail:
+                    log.error("policy directory change not loaded: %s", exc.detail)
+                self.error = exc.detail
+                # Do not retry the same broken state on every decision.
+                self._source = _restamped(self._source, stamp)
+                return self._source
+            self.error = None
+            changed = fresh.revisions != self._source.revisions
+            self._source = fresh
+            if changed:
+                log.warning("policies changed: %s", fresh.revisions)
+                if self._on_change:
+                    self._on_change(fresh)
+            return fresh
+
+
+def _restamped(src: PolicySource, stamp: str) -> PolicySource:
+    return PolicySource(src.root, src.sets, src.bundles, src.data, stamp)

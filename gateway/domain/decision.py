@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from gateway.domain.exemptions import covers
 from gateway.domain.policy_sets import ENFORCEMENTS, PolicySet
 
 Outcome = Literal["rejected", "pending_approval", "approved"]
@@ -18,6 +19,8 @@ class Violation(BaseModel):
     msg: str
     enforcement: str
     address: str | None = None
+    # The exemption that waived this violation (only in Decision.exempted).
+    exemption: str | None = None
 
 
 class RequiredApproval(BaseModel):
@@ -38,6 +41,8 @@ class Decision(BaseModel):
     outcome: Outcome
     violations: list[Violation] = Field(default_factory=list)
     warnings: list[Violation] = Field(default_factory=list)
+    # Violations an active exemption waived: recorded, not enforced.
+    exempted: list[Violation] = Field(default_factory=list)
     required_approvals: list[RequiredApproval] = Field(default_factory=list)
     cost: Cost
     policy_revisions: dict[str, str] = Field(default_factory=dict)
@@ -87,9 +92,18 @@ def _violation(ps: PolicySet, item: dict[str, Any], default: str) -> Violation:
     )
 
 
-def decide(results: list[SetResult], *, cost: Cost, decision_id: str) -> Decision:
+def decide(
+    results: list[SetResult],
+    *,
+    cost: Cost,
+    decision_id: str,
+    exemptions: list[dict[str, Any]] | None = None,
+    revisions: dict[str, str] | None = None,
+) -> Decision:
+    """`exemptions` are those in force for this request's team and environment (domain.exemptions)."""
     violations: list[Violation] = []
     warnings: list[Violation] = []
+    exempted: list[Violation] = []
     approvals: dict[str, RequiredApproval] = {}
     rejected = False
 
@@ -109,6 +123,10 @@ def decide(results: list[SetResult], *, cost: Cost, decision_id: str) -> Decisio
         ps = r.policy_set
         for item in _messages(r.result.get("deny")):
             v = _violation(ps, item, ps.enforcement)
+            waiver = next((e for e in exemptions or [] if covers(e, ps.name, v.rule, v.address)), None)
+            if waiver is not None:
+                exempted.append(v.model_copy(update={"exemption": waiver["id"]}))
+                continue
             if v.enforcement == "advisory":
                 warnings.append(v)
                 continue
@@ -129,8 +147,11 @@ def decide(results: list[SetResult], *, cost: Cost, decision_id: str) -> Decisio
         outcome=outcome,
         violations=violations,
         warnings=warnings,
+        exempted=exempted,
         required_approvals=[] if rejected else list(approvals.values()),
         cost=cost,
-        policy_revisions={r.policy_set.name: r.revision for r in results},
+        policy_revisions=revisions
+        if revisions is not None
+        else {r.policy_set.name: r.revision for r in results},
         decision_id=decision_id,
     )

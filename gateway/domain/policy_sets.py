@@ -42,16 +42,3 @@ class PolicySets(BaseModel):
 
 def parse_policy_sets(doc: Any) -> list[PolicySet]:
     return PolicySets.model_validate(doc).sets
-
-
-ENTRY_ID = "gateway-entry"
-ENTRY_PATH = "gateway_entry/sets"
-
-
-def entry_module(sets: list[PolicySet]) -> str:
-    """One Rego rule that gathers every set's package, so a decision is one OPA query with one decision_id.
-
-    If any set's package is missing, the object is undefined and the gateway fails closed.
-    """
-    fields = ",\n".join(f'\t"{s.name}": {s.query}' for s in sets)
-    return f"package gateway_entry\n\nsets := {{\n{fields},\n}}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -12,7 +13,7 @@ from gateway.domain.cost import Catalog
 from gateway.domain.identity import Principal
 from gateway.domain.plan import PlanContext
 from gateway.errors import InvalidRequest
-from gateway.ledger.ledger import now_rfc3339
+from gateway.pipeline.exemptions import in_force_for
 
 
 def before_states(session: Session, envelope: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -47,13 +48,15 @@ def plan_context(
     catalog: Catalog,
     source: PolicySource,
 ) -> PlanContext:
+    now = datetime.now(UTC)
     return PlanContext(
         request_id=request_id,
         requester=requester,
         submitted_at=submitted_at,
-        now=now_rfc3339(),
+        now=now.isoformat().replace("+00:00", "Z"),
         catalog=catalog,
         before=before_states(session, envelope),
         budget_monthly=source.budget_for(envelope["team"]),
         committed_monthly=repo.committed_monthly(session, team=envelope["team"]),
+        exemptions=in_force_for(session, team=envelope["team"], environment=envelope["environment"], now=now),
     )

@@ -35,6 +35,18 @@ def content_hash(envelope: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(rfc8785.dumps(envelope)).hexdigest()
 
 
+def _record_exemption_use(s: Any, request_id: str, decision: Decision) -> None:
+    """Every use of an exemption is on the ledger: which one, which violations it waived, under which decision."""
+    used: dict[str, list[dict[str, Any]]] = {}
+    for v in decision.exempted:
+        used.setdefault(v.exemption or "", []).append(v.model_dump(exclude={"exemption"}))
+    for exemption_id, waived in used.items():
+        ledger.append(
+            s, type="exemption.used", actor=SYSTEM, request_id=request_id,
+            data={"exemption_id": exemption_id, "decision_id": decision.decision_id, "waived": waived},
+        )  # fmt: skip
+
+
 class Runner:
     def __init__(
         self,
@@ -114,7 +126,7 @@ class Runner:
             )
         input_doc = build_input(req.envelope, ctx)
         try:
-            decision, record = self.evaluator.evaluate(input_doc)
+            decision, record = self.evaluator.evaluate(input_doc, input_doc["exemptions"])
         except PolicyUnavailable as exc:
             with self.db.unit_of_work() as s:
                 ledger.append(
@@ -149,6 +161,7 @@ class Runner:
                 request_id=request_id,
                 data={"decision": decision.model_dump(), "opa": record},
             )
+            _record_exemption_use(s, request_id, decision)
             ledger.append(s, type=f"request.{outcome}", actor=SYSTEM, request_id=request_id, data={})
         if outcome == State.APPROVED:
             self.execute(request_id)
@@ -190,7 +203,7 @@ class Runner:
                 source=self.source(),
             )
         input_doc = build_input(envelope, ctx)
-        decision, record = self.evaluator.evaluate(input_doc)
+        decision, record = self.evaluator.evaluate(input_doc, input_doc["exemptions"])
         with self.db.unit_of_work() as s:
             ledger.append(
                 s,
@@ -233,6 +246,7 @@ class Runner:
                 s, type="policy.rechecked", actor=SYSTEM, request_id=request_id,
                 data={"decision_id": recheck.decision_id, "outcome": recheck.outcome, "revisions": revisions},
             )  # fmt: skip
+            _record_exemption_use(s, request_id, recheck)
             ledger.append(
                 s, type="execution.started", actor=SYSTEM, request_id=request_id, data={"cloud": req.cloud}
             )

@@ -105,3 +105,24 @@ class LedgerHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     hash: str
+
+
+class Exemption(SQLModel, table=True):
+    """A waiver of one rule for one team: requested by an admin, in force once a second person approves it."""
+
+    __tablename__ = "exemptions"
+
+    id: str = Field(primary_key=True)
+    rule: str  # <set>/<rule id pattern>
+    team: str = Field(index=True)
+    environment: str
+    address: str
+    reason: str
+    ticket: str
+    expires_at: datetime
+    status: str = Field(index=True)  # pending | active | rejected | revoked
+    granted_by: str
+    approved_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str = ""
+    created_at: datetime = Field(default_factory=utcnow)

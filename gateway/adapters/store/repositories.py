@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from gateway.adapters.store.models import ApiToken, Approval, ChangeRequest, InventoryResource, utcnow
+from gateway.adapters.store.models import (
+    ApiToken,
+    Approval,
+    ChangeRequest,
+    Exemption,
+    InventoryResource,
+    utcnow,
+)
 from gateway.errors import Conflict, NotFound
 
 
@@ -126,3 +133,39 @@ def committed_monthly(session: Session, *, team: str) -> float:
         InventoryResource.team == team, InventoryResource.status == "active"
     )
     return float(session.exec(stmt).one())
+
+
+def add_exemption(session: Session, *, exemption: Exemption) -> Exemption:
+    session.add(exemption)
+    session.flush()
+    return exemption
+
+
+def get_exemption(session: Session, *, exemption_id: str, lock: bool = False) -> Exemption:
+    stmt = select(Exemption).where(Exemption.id == exemption_id)
+    row = session.exec(stmt.with_for_update() if lock else stmt).first()
+    if row is None:
+        raise NotFound(f"no exemption with id {exemption_id}")
+    return row
+
+
+def list_exemptions(
+    session: Session, *, team: str | None = None, status: str | None = None, limit: int = 500
+) -> list[Exemption]:
+    stmt = select(Exemption)
+    if team:
+        stmt = stmt.where(Exemption.team == team)
+    if status:
+        stmt = stmt.where(Exemption.status == status)
+    return list(session.exec(stmt.order_by(col(Exemption.created_at).desc()).limit(limit)).all())
+
+
+def exemptions_in_force(session: Session, *, team: str, environment: str, now: datetime) -> list[Exemption]:
+    """Active and not expired at `now`, for this team and environment."""
+    stmt = select(Exemption).where(
+        Exemption.status == "active",
+        Exemption.team == team,
+        col(Exemption.environment).in_(["*", environment]),
+        Exemption.expires_at > now,
+    )
+    return list(session.exec(stmt.order_by(col(Exemption.created_at))).all())

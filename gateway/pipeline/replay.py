@@ -1,0 +1,220 @@
+"""Impact analysis: stored past requests evaluated against the current policies and a draft, side by side.
+
+Both sides are real OPAs started for the replay and fed the same stored input documents (the exact input each
+request was decided on, from the ledger), many per call. Exemptions are those in force now: an expired one never
+applies, so a replay never credits a waiver that no longer exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from gateway.adapters.policy_source import PolicySource
+from gateway.adapters.store import repositories as repo
+from gateway.adapters.store.db import Database
+from gateway.adapters.store.models import LedgerEvent
+from gateway.domain.decision import Decision
+from gateway.domain.exemptions import in_force, relevant
+from gateway.pipeline.evaluate import Evaluator, fold
+from gateway.pipeline.exemptions import record_of
+
+BATCH = 250
+
+
+@dataclass(frozen=True)
+class StoredInput:
+    request_id: str
+    input: dict[str, Any]
+
+
+def stored_inputs(db: Database, since: datetime | None = None) -> list[StoredInput]:
+    """The latest input each request was evaluated on (policy.evaluated events), oldest request first."""
+    latest: dict[str, dict[str, Any]] = {}
+    stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z") if since else ""
+    last = 0
+    with db.read() as s:
+        while True:
+            stmt = (
+                select(LedgerEvent.seq, LedgerEvent.request_id, LedgerEvent.data)
+                .where(LedgerEvent.type == "policy.evaluated", col(LedgerEvent.seq) > last)
+                .order_by(col(LedgerEvent.seq))
+                .limit(1000)
+            )
+            rows = s.exec(stmt).all()
+            if not rows:
+                break
+            for seq, rid, data in rows:
+                last = seq
+                doc = (data.get("opa") or {}).get("input")
+                if rid and doc and doc["request"].get("submitted_at", "") >= stamp:
+                    latest.pop(rid, None)
+                    latest[rid] = doc
+    return [StoredInput(rid, doc) for rid, doc in latest.items()]
+
+
+def write_inputs(items: Iterable[StoredInput], path: Path) -> int:
+    """JSON lines a policy repository can keep and replay in its own CI (`policy replay --requests`)."""
+    n = 0
+    with path.open("w") as f:
+        for it in items:
+            f.write(json.dumps({"request_id": it.request_id, "input": it.input}, sort_keys=True) + "\n")
+            n += 1
+    return n
+
+
+def read_inputs(path: Path) -> list[StoredInput]:
+    out = []
+    with path.open() as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                out.append(StoredInput(row["request_id"], row["input"]))
+    return out
+
+
+@dataclass
+class Engine:
+    """One side of a replay: a policy directory loaded into its own temporary OPA (built by gateway.app)."""
+
+    source: PolicySource
+    evaluator: Evaluator
+    close: Callable[[], None]
+
+
+@dataclass
+class Change:
+    request_id: str
+    title: str
+    team: str
+    environment: str
+    before: str
+    after: str
+    cost_monthly: float
+    new_violations: list[str]
+    vanished_violations: list[str]
+    new_approvals: list[str]
+    dropped_approvals: list[str]
+
+
+@dataclass
+class Report:
+    baseline: dict[str, str]
+    draft: dict[str, str]
+    total: int = 0
+    outcomes_before: Counter[str] = field(default_factory=Counter)
+    outcomes_after: Counter[str] = field(default_factory=Counter)
+    flips: Counter[str] = field(default_factory=Counter)
+    rules_new: Counter[str] = field(default_factory=Counter)
+    rules_vanished: Counter[str] = field(default_factory=Counter)
+    approved_cost_before: float = 0.0
+    approved_cost_after: float = 0.0
+    changes: list[Change] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "baseline_revisions": self.baseline,
+            "draft_revisions": self.draft,
+            "total": self.total,
+            "changed": len(self.changes),
+            "outcomes": {"before": dict(self.outcomes_before), "after": dict(self.outcomes_after)},
+            "flips": dict(self.flips),
+            "violations_by_rule": {"new": dict(self.rules_new), "vanished": dict(self.rules_vanished)},
+            "approved_cost_monthly": {
+                "before": round(self.approved_cost_before, 2),
+                "after": round(self.approved_cost_after, 2),
+                "change": round(self.approved_cost_after - self.approved_cost_before, 2),
+            },
+            "requests": [c.__dict__ for c in self.changes],
+        }
+
+
+def _violations(d: Decision) -> set[str]:
+    return {f"{v.set}/{v.rule} @ {v.address or 'request'}" for v in d.violations}
+
+
+def _approvals(d: Decision) -> set[str]:
+    return {f"{a.group} x{a.count}" for a in d.required_approvals}
+
+
+def compare(report: Report, item: StoredInput, before: Decision, after: Decision) -> None:
+    req = item.input["request"]
+    cost = float(item.input["cost"]["monthly"])
+    report.total += 1
+    report.outcomes_before[before.outcome] += 1
+    report.outcomes_after[after.outcome] += 1
+    report.approved_cost_before += cost if before.outcome == "approved" else 0.0
+    report.approved_cost_after += cost if after.outcome == "approved" else 0.0
+    vb, va = _violations(before), _violations(after)
+    for key in va - vb:
+        report.rules_new[key.split(" @ ")[0]] += 1
+    for key in vb - va:
+        report.rules_vanished[key.split(" @ ")[0]] += 1
+    ab, aa = _approvals(before), _approvals(after)
+    if before.outcome == after.outcome and vb == va and ab == aa:
+        return
+    report.flips[f"{before.outcome} -> {after.outcome}"] += 1
+    report.changes.append(
+        Change(
+            request_id=item.request_id, title=req.get("title", ""), team=req.get("team", ""),
+            environment=req.get("environment", ""), before=before.outcome, after=after.outcome,
+            cost_monthly=cost, new_violations=sorted(va - vb), vanished_violations=sorted(vb - va),
+            new_approvals=sorted(aa - ab), dropped_approvals=sorted(ab - aa),
+        )
+    )  # fmt: skip
+
+
+def _with_exemptions(item: StoredInput, exemptions: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    req = item.input["request"]
+    mine = [e for e in exemptions if relevant(e, req["team"], req["environment"]) and in_force(e, now)]
+    return {**item.input, "exemptions": mine}
+
+
+def _batches(items: list[StoredInput], size: int) -> Iterator[list[StoredInput]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def replay(
+    items: list[StoredInput],
+    baseline: Engine,
+    draft: Engine,
+    *,
+    exemptions: list[dict[str, Any]] | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = BATCH,
+) -> Report:
+    """Evaluates every item on both engines (in parallel, `batch` per OPA call) and compares the decisions."""
+    now = datetime.now(UTC)
+    report = Report(baseline=baseline.source.revisions, draft=draft.source.revisions)
+    pool = ThreadPoolExecutor(max_workers=2)
+    with contextlib.ExitStack() as stack:
+        stack.callback(pool.shutdown)
+        for chunk in _batches(items, batch):
+            docs = [_with_exemptions(it, exemptions or [], now) for it in chunk]
+            fut_before = pool.submit(baseline.evaluator.evaluate_batch, baseline.source, docs)
+            fut_after = pool.submit(draft.evaluator.evaluate_batch, draft.source, docs)
+            answers_before, answers_after = fut_before.result(), fut_after.result()
+            for it, doc, ab, aa in zip(chunk, docs, answers_before, answers_after, strict=True):
+                before = fold(baseline.source, ab, doc, None, doc["exemptions"])
+                after = fold(draft.source, aa, doc, None, doc["exemptions"])
+                compare(report, it, before, after)
+            if progress:
+                progress(len(chunk))
+    return report
+
+
+def active_exemptions(db: Database) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    with db.read() as s:
+        rows = repo.list_exemptions(s, status="active", limit=100_000)
+    return [r for r in map(record_of, rows) if in_force(r, now)]
