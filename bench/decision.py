@@ -4,7 +4,7 @@ Starts one real OPA (loopback) and a real gateway process (`govgate serve`) that
 requests with C concurrent clients two ways:
   gateway  POST /v1/evaluate  (auth, schema validation, plan, one OPA query over all policy sets, one durable
            audit event, JSON reply)
-  opa      POST /v1/data/gateway_entry/sets with the OPA input the gateway builds for each request
+  opa      POST /v1/data/gateway_entry/decision with the OPA input the gateway builds for each request
 and prints throughput, p50/p99 latency and the gateway/OPA ratio. The load comes from bench/loadgen (a small Go
 program, built into .cache/bin on first use) so that the client takes little of the two cores from what it
 measures.
@@ -30,12 +30,14 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gateway.adapters.bundle_server import BundleServer  # noqa: E402
 from gateway.adapters.opa_process import LocalOpa, free_port  # noqa: E402
 from gateway.adapters.policy_source import load_policy_source  # noqa: E402
 from gateway.domain.cost import default_catalog  # noqa: E402
+from gateway.domain.entry import DECISION_PATH  # noqa: E402
 from gateway.domain.identity import Principal, Role  # noqa: E402
 from gateway.domain.plan import PlanContext, build_input  # noqa: E402
-from gateway.domain.policy_sets import ENTRY_PATH  # noqa: E402
+from gateway.domain.profiles import wrap  # noqa: E402
 from tests.factories import bucket, expensive, instance, request, security_group  # noqa: E402
 
 LOADGEN = ROOT / ".cache" / "bin" / "govgate-loadgen"
@@ -62,7 +64,7 @@ def opa_inputs(docs: list[dict[str, Any]], policy_dir: Path) -> list[bytes]:
             request_id=f"bench-{i}", requester=who, submitted_at="2026-11-27T00:00:00Z",
             now="2026-11-27T00:00:00Z", catalog=default_catalog(), budget_monthly=src.budget_for(d["team"]),
         )  # fmt: skip
-        out.append(orjson.dumps({"input": build_input(d, ctx)}))
+        out.append(orjson.dumps({"input": wrap(build_input(d, ctx), src.profiles)}))
     return out
 
 
@@ -112,8 +114,10 @@ def main() -> int:
     docs = bodies(args.n)
     with tempfile.TemporaryDirectory(prefix="govgate-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        opa = LocalOpa(policy_dir, tmp)
-        opa.start(wait_paths=[s.data_path for s in src.sets])
+        bundles = BundleServer()
+        bundles.publish(src.bundles)
+        opa = LocalOpa(bundles.url, tmp)
+        opa.start(revisions=src.revisions)
         port = free_port()
         env = {**os.environ, "GATEWAY_DATA_DIR": tmp_name, "GATEWAY_OPA_URL": opa.url,
                "GATEWAY_POLICY_DIR": str(policy_dir)}  # fmt: skip
@@ -138,12 +142,13 @@ def main() -> int:
             print("sending through the gateway (POST /v1/evaluate)…", flush=True)
             gw = load(url + "/v1/evaluate", gw_docs, args.c, auth, tmp)
             print("sending the same inputs straight to OPA (one query per decision)…", flush=True)
-            load(f"{opa.url}/v1/data/{ENTRY_PATH}", opa_docs[:200], args.c, [], tmp)
-            op = load(f"{opa.url}/v1/data/{ENTRY_PATH}", opa_docs, args.c, [], tmp)
+            load(f"{opa.url}/v1/data/{DECISION_PATH}", opa_docs[:200], args.c, [], tmp)
+            op = load(f"{opa.url}/v1/data/{DECISION_PATH}", opa_docs, args.c, [], tmp)
         finally:
             server.terminate()
             server.wait(timeout=10)
             opa.stop()
+            bundles.close()
 
     print()
     print(f"{'':10} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8}")

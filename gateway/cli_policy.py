@@ -21,25 +21,29 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _dirs_by_version(policy_dir: Path) -> dict[str, list[str]]:
-    """Each set's directory grouped by Rego version; shared lib/ and data/ go with every group."""
+def _groups(root: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Per Rego version: the directories to format-check, and the `--ignore` flags that leave OPA loading only
+    that version's sets (plus data/, and lib/ for v1) from the root, so data keeps its data.data.* paths."""
     from gateway.adapters.policy_source import load_policy_source
 
-    src = load_policy_source(policy_dir)
-    groups: dict[str, list[str]] = {}
+    src = load_policy_source(root)
+    by_version: dict[str, set[str]] = {}
     for s in src.sets:
-        dirs = groups.setdefault(s.rego_version, [])
-        if str(policy_dir / s.bundle) not in dirs:
-            dirs.append(str(policy_dir / s.bundle))
-    for shared in ("lib", "data"):
-        if (policy_dir / shared).is_dir():
-            for dirs in groups.values():
-                dirs.append(str(policy_dir / shared))
+        by_version.setdefault(s.rego_version, set()).add(s.bundle.split("/")[0])
+    top = {p.name for p in root.iterdir()}
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for version, dirs in sorted(by_version.items(), key=lambda kv: kv[0] != "v1"):
+        keep = dirs | {"data"} | ({"lib"} if version == "v1" else set())
+        ignore = [flag for name in sorted(top - keep) for flag in ("--ignore", name)]
+        groups[version] = (
+            [str(root / d) for d in sorted(dirs | (keep & {"lib"})) if (root / d).is_dir()],
+            ignore,
+        )
     return groups
 
 
-def _coverage(opa: str, flags: list[str], dirs: list[str]) -> float:
-    res = subprocess.run([opa, "test", *flags, "--coverage", *dirs], capture_output=True, text=True)
+def _coverage(opa: str, flags: list[str], root: str) -> float:
+    res = subprocess.run([opa, "test", *flags, "--coverage", root], capture_output=True, text=True)
     try:
         return float(json.loads(res.stdout).get("coverage", 0.0))
     except ValueError:
@@ -62,19 +66,19 @@ def policy_test(
     root = (policies or settings.policy_dir).resolve()
     opa = find_opa(settings.opa_binary)
     try:
-        groups = _dirs_by_version(root)
+        groups = _groups(root)
     except GatewayError as exc:
         console.print(f"[red]error[/]: {exc.detail}")
         raise typer.Exit(2) from None
     failed = False
-    for version, dirs in groups.items():
-        flags = ["--v0-compatible"] if version == "v0" else []
+    for version, (dirs, ignore) in groups.items():
+        flags = (["--v0-compatible"] if version == "v0" else []) + ignore
         names = ", ".join(Path(d).name for d in dirs)
         console.print(f"[bold]Rego {version}[/]: {names}")
         steps = [
-            ("check --strict", [opa, "check", "--strict", *flags, *dirs]),
-            ("fmt", [opa, "fmt", "--fail", "-l", *flags, *dirs]),
-            ("test", [opa, "test", *flags, *(["-v"] if verbose else []), *dirs]),
+            ("check --strict", [opa, "check", "--strict", *flags, str(root)]),
+            ("fmt", [opa, "fmt", "--fail", "-l", *(["--v0-compatible"] if version == "v0" else []), *dirs]),
+            ("test", [opa, "test", *flags, *(["-v"] if verbose else []), str(root)]),
         ]
         for label, cmd in steps:
             res = subprocess.run(cmd, capture_output=True, text=True)
@@ -83,7 +87,7 @@ def policy_test(
             console.print(f"  {'[green]ok[/]' if ok else '[red]FAIL[/]'}  opa {label}")
             if not ok or (verbose and label == "test"):
                 console.print((res.stdout + res.stderr).rstrip(), markup=False, highlight=False)
-        pct = _coverage(opa, flags, dirs)
+        pct = _coverage(opa, flags, str(root))
         ok = pct >= threshold
         failed |= not ok
         console.print(

@@ -7,6 +7,8 @@ from typing import Any
 
 TAGS = {"cost-center": "cc-42", "owner": "payments"}
 AMI = "ami-0abcdef1234567890"
+# Production normal changes need a change window outside the freezes in policies/data/calendar.json.
+WINDOW = {"start": "2026-12-01T22:00:00Z", "end": "2026-12-02T02:00:00Z"}
 
 
 def instance(
@@ -70,7 +72,7 @@ def request(
         "resources": [copy.deepcopy(r) for r in resources] or [instance()],
     }
     if env == "prod":
-        body["change"] = {"type": "normal", "ticket": "CHG0031337"}
+        body["change"] = {"type": "normal", "ticket": "CHG0031337", "window": dict(WINDOW)}
     body.update(extra)
     return body
 

@@ -59,8 +59,10 @@ def test_entry_module_gathers_every_set_with_its_profile():
     scalr = PolicySet(name="scalr", bundle="scalr", query="data.terraform.scalr", profile="scalr")
     module = entry_module([_set("security", "hard-mandatory"), scalr])
     assert module.startswith("package gateway_entry")
-    assert 'sets["security"] := result if {\n\tresult := data.gateway.security with input as input.doc' in module
-    assert "data.terraform.scalr with input as {\"tfplan\": input.doc, \"tfrun\": input.profiles.tfrun}" in module
+    assert (
+        'sets["security"] := result if {\n\tresult := data.gateway.security with input as input.doc' in module
+    )
+    assert 'data.terraform.scalr with input as {"tfplan": input.doc, "tfrun": input.profiles.tfrun}' in module
 
 
 def test_recheck_is_worse_only_when_a_group_needs_more_votes():

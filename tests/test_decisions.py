@@ -69,12 +69,25 @@ def test_over_budget_is_a_soft_mandatory_violation_finance_must_override(gateway
     assert a["group"] == "finance" and a["override"] is True
 
 
-def test_production_needs_a_ticket_and_an_allowed_region(gateway, alice):
+def test_production_needs_a_ticket_a_window_and_an_allowed_region(gateway, alice):
     body = request(instance(region="us-east-1"), env="prod")
     body["change"] = {"type": "normal"}
     d = gateway.submit(body, alice).json()["decision"]
     assert d["outcome"] == "rejected"
-    assert {v["rule"] for v in d["violations"]} == {"change_ticket_missing", "region_not_allowed"}
+    assert {v["rule"] for v in d["violations"]} == {
+        "change_ticket_missing", "change_window_missing", "region_not_allowed",
+    }  # fmt: skip
+
+
+def test_a_window_in_a_change_freeze_is_rejected_unless_emergency(gateway, alice):
+    body = request(instance(), env="prod")
+    body["change"]["window"] = {"start": "2026-12-24T22:00:00Z", "end": "2026-12-25T02:00:00Z"}
+    d = gateway.submit(body, alice).json()["decision"]
+    assert [v["rule"] for v in d["violations"]] == ["change_freeze_conflict"]
+    assert "Remediation:" in d["violations"][0]["msg"]
+    body["change"]["type"] = "emergency"
+    d = gateway.client.post("/v1/evaluate", json=body, headers=alice).json()
+    assert d["violations"] == [] and [w["rule"] for w in d["warnings"]] == ["emergency_change_in_freeze"]
 
 
 def test_missing_required_tags_are_rejected(gateway, alice):

@@ -41,8 +41,8 @@ def test_policy_events_carry_decision_log_fields(gateway, alice, auditor):
     ev = next(e for e in _export(gateway, auditor) if e["type"] == "policy.evaluated")
     opa = ev["data"]["opa"]
     assert opa["decision_id"] == ev["data"]["decision"]["decision_id"]
-    assert opa["path"] == "gateway_entry/sets"
-    assert set(opa["bundles"]) == {"security", "cost", "compliance"}
+    assert opa["path"] == "gateway_entry/decision"
+    assert set(opa["bundles"]) == {"security", "cost", "compliance", "lib", "data", "gateway-entry"}
     assert all(b["revision"].startswith("sha256:") for b in opa["bundles"].values())
     assert set(opa["result"]) == {"security", "cost", "compliance"} and "deny" in opa["result"]["security"]
     assert opa["input"]["resource_changes"][0]["address"] == "aws_instance.web-1"

@@ -3,13 +3,15 @@ package gateway.compliance_test
 import data.gateway.compliance
 import data.gateway.fixtures_test as fx
 
+_window := {"start": "2026-12-01T22:00:00Z", "end": "2026-12-02T02:00:00Z"}
+
 _with_change(environment, change) := json.patch(fx.plan(fx.compliant_changes), [
 	{"op": "replace", "path": "/request/environment", "value": environment},
 	{"op": "replace", "path": "/request/change", "value": change},
 ])
 
 test_prod_without_ticket_denied if {
-	denies := compliance.deny with input as _with_change("prod", {"type": "normal"})
+	denies := compliance.deny with input as _with_change("prod", {"type": "normal", "window": _window})
 	denies == {{
 		"rule": "change_ticket_missing",
 		"address": "request",
@@ -44,7 +46,7 @@ test_malformed_ticket_denied if {
 
 test_valid_tickets_allowed if {
 	every ticket in ["CHG0031337", "RFC1234567"] {
-		count(compliance.deny) == 0 with input as _with_change("prod", {"type": "normal", "ticket": ticket})
+		count(compliance.deny) == 0 with input as _with_change("prod", {"type": "normal", "ticket": ticket, "window": _window})
 	}
 }
 

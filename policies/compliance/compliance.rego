@@ -1,9 +1,10 @@
 # METADATA
 # title: Compliance policy set
 # description: >-
-#   Hard-mandatory organisational rules: required tags, allowed regions per environment and
-#   change tickets for ticketed environments, plus advisory hygiene findings. Settings live in
-#   policies/data/compliance.json and policies/data/regions.json.
+#   Hard-mandatory organisational rules: required tags and tag value formats, allowed regions
+#   per environment, data residency, naming conventions, change windows and freeze calendars,
+#   and change tickets for ticketed environments, plus advisory hygiene findings. Settings live
+#   in policies/data/compliance.json, regions.json, residency.json and calendar.json.
 # scope: package
 package gateway.compliance
 
@@ -15,22 +16,34 @@ require_approval := set()
 # METADATA
 # title: Compliance policy data missing
 # description: >-
-#   data.data.compliance or data.data.regions (policies/data/compliance.json, regions.json) is
-#   not loaded, so the tag, region and ticket rules cannot be evaluated. Rejects instead of
-#   silently passing.
+#   data.data.compliance, data.data.regions, data.data.residency or data.data.calendar
+#   (policies/data/compliance.json, regions.json, residency.json, calendar.json) is not loaded,
+#   so the tag, naming, region, residency, calendar and ticket rules cannot be evaluated.
+#   Rejects instead of silently passing.
 # custom:
 #   id: policy_data_missing
 #   severity: critical
 #   remediation: >-
-#     load policies/data/compliance.json and regions.json into OPA (non-bundle mode reads every
-#     *.json; a bundle only reads files named data.json)
+#     load policies/data/compliance.json, regions.json, residency.json and calendar.json into
+#     OPA (non-bundle mode reads every *.json; a bundle only reads files named data.json)
 deny contains v if {
 	missing := lib.missing_data([
 		["compliance", "required_tags"],
 		["compliance", "taggable_types"],
 		["compliance", "ticket_required_environments"],
 		["compliance", "ticket_pattern"],
+		["compliance", "tag_formats"],
+		["compliance", "naming", "resource_name"],
+		["compliance", "naming", "attributes"],
 		["regions"],
+		["residency", "zones"],
+		["residency", "teams"],
+		["residency", "classification_tag"],
+		["residency", "classifications"],
+		["calendar", "freezes"],
+		["calendar", "freeze_exempt_change_types"],
+		["calendar", "window_required", "environments"],
+		["calendar", "window_required", "change_types"],
 	])
 	count(missing) > 0
 	problem := sprintf("policy data %s is not loaded, compliance rules cannot be evaluated", [concat(", ", missing)])

@@ -22,11 +22,7 @@ deny contains v if {
 	not region in allowed
 	problem := sprintf("region %s is not allowed for environment %s (allowed: %s)", [
 		region, environment,
-		_list(allowed),
+		lib.list_text(allowed),
 	])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }
-
-_list(items) := concat(", ", sort(items)) if count(items) > 0
-
-else := "none"

@@ -1,10 +1,7 @@
-# Required tags on new resources.
+# Required tags and tag value formats on new resources.
 package gateway.compliance
 
 import data.gateway.lib
-
-# Tags the resource will carry: tags_all (tags merged with provider default tags), with tags as fallback.
-_tags(values) := object.union(lib.map_attr(values, "tags"), lib.map_attr(values, "tags_all"))
 
 # METADATA
 # title: Required tags missing
@@ -20,8 +17,33 @@ deny contains v if {
 	some r in lib.planned
 	r.creating
 	r.type in data.data.compliance.taggable_types
-	tags := _tags(r.values)
+	tags := lib.tags(r.values)
 	missing := [t | some t in data.data.compliance.required_tags; not lib.non_empty_string(object.get(tags, t, null))]
 	count(missing) > 0
 	v := lib.violation(rego.metadata.rule(), r.address, sprintf("missing or empty required tags: %s", [concat(", ", missing)]))
+}
+
+# METADATA
+# title: Tag value malformed
+# description: >-
+#   On a created resource of a taggable type, each tag named in data.data.compliance.tag_formats
+#   that is present with a non-empty string value must match its pattern (cost-center
+#   ^cc-[0-9]+$, owner a lower-case team name, data-classification one of the known classes).
+#   Missing or empty tags are required_tags_missing's business.
+# custom:
+#   id: tag_value_invalid
+#   severity: medium
+#   remediation: >-
+#     fix the tag value to match the pattern in policies/data/compliance.json (e.g.
+#     cost-center = "cc-42", owner = "payments")
+deny contains v if {
+	some r in lib.planned
+	r.creating
+	r.type in data.data.compliance.taggable_types
+	tags := lib.tags(r.values)
+	some key, pattern in data.data.compliance.tag_formats
+	value := tags[key]
+	lib.non_empty_string(value)
+	not regex.match(pattern, value)
+	v := lib.violation(rego.metadata.rule(), r.address, sprintf("tag %s = %q does not match %s", [key, value, pattern]))
 }

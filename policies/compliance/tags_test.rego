@@ -69,3 +69,48 @@ test_required_tags_from_data if {
 		with data.data.compliance.required_tags as ["owner", "data-classification"]
 	contains(v.msg, "tags: data-classification.")
 }
+
+_with_tags(tags) := _create(_tagged(tags, tags))
+
+test_malformed_cost_center_denied if {
+	denies := compliance.deny with input as _with_tags({"cost-center": "42", "owner": "payments"})
+	denies == {{
+		"rule": "tag_value_invalid",
+		"address": "aws_instance.web-1",
+		"msg": `aws_instance.web-1: tag cost-center = "42" does not match ^cc-[0-9]+$. Remediation: fix the tag value to match the pattern in policies/data/compliance.json (e.g. cost-center = "cc-42", owner = "payments")`,
+	}}
+}
+
+test_malformed_owner_and_classification_denied if {
+	tags := {"cost-center": "cc-7", "owner": "Payments Team", "data-classification": "secret"}
+	denies := compliance.deny with input as _with_tags(tags)
+	fx.ids(denies) == {"tag_value_invalid"}
+	count(denies) == 2
+}
+
+test_well_formed_tags_allowed if {
+	tags := {"cost-center": "cc-1234", "owner": "data-platform", "data-classification": "internal", "free-text": "Anything Goes"}
+	count(compliance.deny) == 0 with input as _with_tags(tags)
+}
+
+test_tag_format_skips_missing_and_empty_tags if {
+	denies := compliance.deny with input as _with_tags({"cost-center": "", "owner": "payments"})
+	fx.ids(denies) == {"required_tags_missing"}
+}
+
+test_tag_format_from_default_tags if {
+	"tag_value_invalid" in fx.ids(compliance.deny) with input as _create(_tagged(fx.tags, {"cost-center": "CC-42", "owner": "payments"}))
+}
+
+test_tag_format_not_checked_on_update_or_untaggable if {
+	bad := _tagged({"cost-center": "42", "owner": "payments"}, null)
+	count(compliance.deny) == 0 with input as fx.plan([fx.rc("aws_instance", "legacy", "update", bad)])
+	inp := fx.plan([fx.rc("aws_iam_policy_attachment", "x", "create", {"region": "eu-west-1", "tags": {"cost-center": "42"}})])
+	count(compliance.deny) == 0 with input as inp
+}
+
+test_tag_formats_from_data if {
+	some v in compliance.deny with input as _create(fx.instance)
+		with data.data.compliance.tag_formats as {"owner": "^team-"}
+	contains(v.msg, `tag owner = "payments" does not match ^team-`)
+}

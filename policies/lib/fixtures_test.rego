@@ -1,4 +1,5 @@
-# Shared test fixtures: a compliant request and one compliant resource of each type.
+# Shared test fixtures: a compliant prod request (normal change with a ticket and a window in
+# early December 2026, before the year-end freeze) and one compliant resource of each type.
 # Tests change one attribute at a time (json.patch / object.union) and assert the outcome.
 package gateway.fixtures_test
 
@@ -7,7 +8,10 @@ request := {
 	"title": "Payments web tier",
 	"team": "payments",
 	"environment": "prod",
-	"change": {"type": "normal", "ticket": "CHG0031337"},
+	"change": {
+		"type": "normal", "ticket": "CHG0031337",
+		"window": {"start": "2026-12-01T22:00:00Z", "end": "2026-12-02T02:00:00Z"},
+	},
 	"lease": {"days": 30},
 	"requester": {"id": "alice", "groups": []},
 	"submitted_at": "2026-11-27T10:00:00Z",
@@ -29,7 +33,7 @@ instance := {
 	"region": "eu-west-1",
 	"tags": tags,
 	"tags_all": tags,
-	"metadata_options": [{"http_tokens": "required", "http_endpoint": "enabled"}],
+	"metadata_options": [{"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1}],
 	"root_block_device": [{"volume_size": 20, "volume_type": "gp3", "encrypted": true}],
 	"ebs_block_device": [{"device_name": "/dev/sdf", "volume_size": 100, "volume_type": "gp3", "encrypted": true}],
 	"subnet_id": "subnet-0123456789abcdef0",
@@ -44,6 +48,7 @@ bucket := {
 	"tags": tags,
 	"tags_all": tags,
 	"acl": "private",
+	"force_destroy": false,
 	"versioning": [{"enabled": true}],
 	"server_side_encryption_configuration": [{"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms", "kms_master_key_id": "alias/payments"}]}]}],
 	"public_access_block": [{
@@ -77,15 +82,18 @@ db_instance := {
 	"identifier": "payments-db",
 	"engine": "postgres",
 	"engine_version": "16.3",
-	"instance_class": "db.t4g.medium",
+	"instance_class": "db.t3.medium",
 	"allocated_storage": 50,
 	"storage_type": "gp3",
 	"storage_encrypted": true,
 	"kms_key_id": "alias/rds",
+	"username": "app",
+	"manage_master_user_password": true,
 	"multi_az": true,
 	"publicly_accessible": false,
 	"backup_retention_period": 7,
 	"deletion_protection": true,
+	"skip_final_snapshot": false,
 	"region": "eu-west-1",
 	"tags": tags,
 	"tags_all": tags,

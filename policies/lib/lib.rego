@@ -11,7 +11,7 @@ enforcement_levels := {"advisory", "soft-mandatory", "hard-mandatory"}
 # METADATA
 # title: Managed resource changes
 # description: >-
-#   Every managed resource change as {address, type, actions, creating, deleting, values}.
+#   Every managed resource change as {address, type, name, actions, creating, deleting, values}.
 #   values is the state after the change for create/update (for an update, after's top-level
 #   attributes laid over before's, so a partial after still sees the unchanged attributes) and
 #   the before state for a delete. Data sources (mode "data") are skipped.
@@ -22,6 +22,7 @@ resources contains r if {
 	r := {
 		"address": rc.address,
 		"type": rc.type,
+		"name": object.get(rc, "name", ""),
 		"actions": actions,
 		"creating": "create" in actions,
 		"deleting": actions == ["delete"],
@@ -64,6 +65,25 @@ region(r) := r.values.region if {
 } else := input.configuration.provider_config.aws.expressions.region.constant_value if {
 	is_string(input.configuration.provider_config.aws.expressions.region.constant_value)
 } else := "(unset)"
+
+# METADATA
+# title: Request environment
+# description: input.request.environment, or "(unset)" when the request carries none.
+environment := object.get(input, ["request", "environment"], "(unset)")
+
+# METADATA
+# title: Resource tags
+# description: >-
+#   The tags a resource will carry: tags_all (tags merged with the provider's default tags)
+#   laid over tags, so either alone is enough.
+tags(values) := object.union(map_attr(values, "tags"), map_attr(values, "tags_all"))
+
+# METADATA
+# title: Comma-separated list
+# description: The items sorted and joined with ", ", or "none" for an empty collection.
+list_text(items) := concat(", ", sort(items)) if count(items) > 0
+
+else := "none"
 
 # METADATA
 # title: Nested block or list attribute

@@ -148,3 +148,28 @@ test_missing_data if {
 	lib.missing_data([["regions"]]) == ["data.data.regions"] with data.data as {}
 	lib.missing_data([["regions"]]) == ["data.data.regions"] with data.data as null
 }
+
+test_resources_carry_name if {
+	some r in lib.resources with input as fx.plan([fx.rc("aws_instance", "web-1", "create", fx.instance)])
+	r.name == "web-1"
+	nameless := object.remove(fx.rc("aws_instance", "web-1", "create", fx.instance), ["name"])
+	some n in lib.resources with input as fx.plan([nameless])
+	n.name == ""
+}
+
+test_environment if {
+	lib.environment == "prod" with input as fx.plan([])
+	lib.environment == "(unset)" with input as {}
+}
+
+test_tags_merge_tags_all_over_tags if {
+	lib.tags({"tags": {"a": "1", "b": "2"}, "tags_all": {"b": "3", "c": "4"}}) == {"a": "1", "b": "3", "c": "4"}
+	lib.tags({"tags": null}) == {}
+	lib.tags({}) == {}
+}
+
+test_list_text if {
+	lib.list_text(["b", "a"]) == "a, b"
+	lib.list_text({"x"}) == "x"
+	lib.list_text([]) == "none"
+}

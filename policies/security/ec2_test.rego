@@ -73,3 +73,62 @@ test_volumes_absent_allowed if {
 	])
 	count(security.deny) == 0 with input as _instance_plan(instance)
 }
+
+_in_env(inp, environment) := json.patch(inp, [{"op": "replace", "path": "/request/environment", "value": environment}])
+
+_with_hops(hops) := json.patch(fx.instance, [{"op": "replace", "path": "/metadata_options/0/http_put_response_hop_limit", "value": hops}])
+
+test_hop_limit_too_high_denied if {
+	denies := security.deny with input as _instance_plan(_with_hops(3))
+	fx.ids(denies) == {"ec2_imds_hop_limit_too_high"}
+	some v in denies
+	v.msg == "aws_instance.web-1: metadata_options.http_put_response_hop_limit is 3 (maximum 2). Remediation: set metadata_options.http_put_response_hop_limit to 1 (2 for instances that run containers), at most the configured maximum"
+}
+
+test_hop_limit_within_maximum_allowed if {
+	every hops in [1, 2] {
+		count(security.deny) == 0 with input as _instance_plan(_with_hops(hops))
+	}
+}
+
+test_hop_limit_absent_allowed if {
+	instance := json.patch(fx.instance, [{"op": "remove", "path": "/metadata_options/0/http_put_response_hop_limit"}])
+	count(security.deny) == 0 with input as _instance_plan(instance)
+	count(security.deny) == 0 with input as _instance_plan(_with_hops(null))
+}
+
+test_hop_limit_not_a_number_denied if {
+	"ec2_imds_hop_limit_too_high" in fx.ids(security.deny) with input as _instance_plan(_with_hops("1"))
+}
+
+test_hop_limit_maximum_from_data if {
+	"ec2_imds_hop_limit_too_high" in fx.ids(security.deny) with input as _instance_plan(_with_hops(2))
+		with data.data.security.imds_max_hop_limit as 1
+}
+
+test_public_ip_in_prod_denied if {
+	instance := object.union(fx.instance, {"associate_public_ip_address": true})
+	denies := security.deny with input as _instance_plan(instance)
+	fx.ids(denies) == {"ec2_public_ip_in_protected_environment"}
+	some v in denies
+	contains(v.msg, "aws_instance.web-1: associate_public_ip_address is true in environment prod. Remediation:")
+}
+
+test_public_ip_outside_prod_allowed if {
+	instance := object.union(fx.instance, {"associate_public_ip_address": true})
+	every environment in ["dev", "staging"] {
+		count(security.deny) == 0 with input as _in_env(_instance_plan(instance), environment)
+	}
+}
+
+test_private_instance_in_prod_allowed if {
+	count(security.deny) == 0 with input as _instance_plan(fx.instance)
+	instance := json.patch(fx.instance, [{"op": "remove", "path": "/associate_public_ip_address"}])
+	count(security.deny) == 0 with input as _instance_plan(instance)
+}
+
+test_public_ip_environments_from_data if {
+	instance := object.union(fx.instance, {"associate_public_ip_address": true})
+	"ec2_public_ip_in_protected_environment" in fx.ids(security.deny) with input as _in_env(_instance_plan(instance), "staging")
+		with data.data.security.public_ip_forbidden_environments as ["prod", "staging"]
+}

@@ -1,4 +1,4 @@
-# S3 buckets: encryption at rest and public access.
+# S3 buckets: encryption at rest, public access and deletion safety.
 package gateway.security
 
 import data.gateway.lib
@@ -79,4 +79,21 @@ warn contains v if {
 	some r in lib.planned_of("aws_s3_bucket")
 	count(lib.blocks(r.values, "public_access_block")) == 0
 	v := lib.violation(rego.metadata.rule(), r.address, "public access is not blocked explicitly (relying on the AWS default)")
+}
+
+# METADATA
+# title: S3 force_destroy in a protected environment
+# description: >-
+#   force_destroy = true lets deleting the bucket also delete every object in it. Denied in the
+#   environments listed in data.data.security.protected_environments (prod).
+# custom:
+#   id: s3_force_destroy_in_protected_environment
+#   severity: high
+#   remediation: set force_destroy = false; empty the bucket deliberately (lifecycle rules or a reviewed job) before deleting it
+deny contains v if {
+	_protected(lib.environment)
+	some r in lib.planned_of("aws_s3_bucket")
+	r.values.force_destroy == true
+	problem := sprintf("force_destroy is true in environment %s", [lib.environment])
+	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }

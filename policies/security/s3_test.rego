@@ -89,3 +89,16 @@ test_public_access_block_null_warns if {
 test_public_access_block_complete_no_warning if {
 	count(security.warn) == 0 with input as _bucket_plan(fx.bucket)
 }
+
+test_force_destroy_in_prod_denied if {
+	denies := security.deny with input as _bucket_plan(object.union(fx.bucket, {"force_destroy": true}))
+	fx.ids(denies) == {"s3_force_destroy_in_protected_environment"}
+	some v in denies
+	contains(v.msg, "aws_s3_bucket.artifacts: force_destroy is true in environment prod. Remediation: set force_destroy = false")
+}
+
+test_force_destroy_outside_prod_allowed if {
+	inp := json.patch(_bucket_plan(object.union(fx.bucket, {"force_destroy": true})), [{"op": "replace", "path": "/request/environment", "value": "dev"}])
+	count(security.deny) == 0 with input as inp
+	count(security.deny) == 0 with input as _bucket_plan(_bucket_without("/force_destroy"))
+}
