@@ -16,6 +16,7 @@ test:
 
 bench: install
 	.venv/bin/python bench/decision.py
+	.venv/bin/python bench/replay.py
 
 clean:
 	rm -rf var

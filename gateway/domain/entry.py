@@ -26,6 +26,9 @@ def entry_module(sets: list[PolicySet]) -> str:
         + "\n".join(rules)
         + "\nrevisions[name] := bundle.manifest.revision if {\n\tsome name, bundle in data.system.bundles\n}\n"
         + '\ndecision := {"sets": sets, "revisions": revisions}\n'
-        + "\n# Many requests in one call (policy replay): each item is an input of the shape above.\n"
-        + "batch := [d | some item in input.batch; d := decision with input as item]\n"
+        + "\n# Only the sets an input names in `only` (policy replay skips sets a draft does not change).\n"
+        + 'selected := {\n\t"sets": {name: result | some name in input.only; result := sets[name]},\n'
+        + '\t"revisions": revisions,\n}\n'
+        + "\n# Many requests in one call (policy replay): each item is an input of the shape above, plus `only`.\n"
+        + "batch := [d | some item in input.batch; d := selected with input as item]\n"
     )

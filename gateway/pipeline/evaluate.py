@@ -86,9 +86,11 @@ class Evaluator:
         }
         return decision, record
 
-    def evaluate_batch(self, src: PolicySource, docs: list[dict[str, Any]]) -> list[Any]:
-        """Many inputs in one OPA call (policy replay); answers in order, not folded."""
-        answer, _ = self.opa.query(BATCH_PATH, {"batch": [wrap(d, src.profiles) for d in docs]})
+    def evaluate_batch(self, src: PolicySource, docs: list[dict[str, Any]], only: list[str]) -> list[Any]:
+        """Many inputs in one OPA call (policy replay), evaluating only the sets named; answers in order."""
+        profiles: set[str] = {s.profile for s in src.sets if s.name in only}
+        batch = [{**wrap(d, profiles), "only": only} for d in docs]
+        answer, _ = self.opa.query(BATCH_PATH, {"batch": batch})
         if not isinstance(answer, list) or len(answer) != len(docs):
             raise PolicyUnavailable("the policy engine did not answer the batch")
         return answer

@@ -7,7 +7,6 @@ applies, so a replay never credits a waiver that no longer exists.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -184,6 +183,32 @@ def _batches(items: list[StoredInput], size: int) -> Iterator[list[StoredInput]]
         yield items[i : i + size]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Which sets each side must evaluate. A set whose definition, bundle and shared bundles are the same on
+    both sides gives the same answer to the same input, so it is evaluated once and its answer used twice."""
+
+    shared: list[str]
+    baseline_only: list[str]
+    draft_only: list[str]
+
+
+def plan(baseline: PolicySource, draft: PolicySource) -> Plan:
+    def key(src: PolicySource, name: str) -> tuple[Any, ...]:
+        ps = next(s for s in src.sets if s.name == name)
+        shared = tuple(src.revisions.get(b) for b in ("lib", "data"))
+        return (ps.model_dump(), src.revisions[ps.bundle], shared)
+
+    names_b = [s.name for s in baseline.sets]
+    names_d = [s.name for s in draft.sets]
+    shared = [n for n in names_b if n in names_d and key(baseline, n) == key(draft, n)]
+    return Plan(
+        shared=shared,
+        baseline_only=[n for n in names_b if n not in shared],
+        draft_only=[n for n in names_d if n not in shared],
+    )
+
+
 def replay(
     items: list[StoredInput],
     baseline: Engine,
@@ -193,24 +218,57 @@ def replay(
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
 ) -> Report:
-    """Evaluates every item on both engines (in parallel, `batch` per OPA call) and compares the decisions."""
+    """Evaluates every item on both engines and compares the decisions.
+
+    Batches go to both OPAs at once, and the next batch is in flight while this one is folded, so both OPAs
+    and the folding keep the two cores busy. Shared sets are evaluated on alternate sides, batch by batch.
+    """
     now = datetime.now(UTC)
     report = Report(baseline=baseline.source.revisions, draft=draft.source.revisions)
-    pool = ThreadPoolExecutor(max_workers=2)
-    with contextlib.ExitStack() as stack:
-        stack.callback(pool.shutdown)
-        for chunk in _batches(items, batch):
-            docs = [_with_exemptions(it, exemptions or [], now) for it in chunk]
-            fut_before = pool.submit(baseline.evaluator.evaluate_batch, baseline.source, docs)
-            fut_after = pool.submit(draft.evaluator.evaluate_batch, draft.source, docs)
-            answers_before, answers_after = fut_before.result(), fut_after.result()
-            for it, doc, ab, aa in zip(chunk, docs, answers_before, answers_after, strict=True):
-                before = fold(baseline.source, ab, doc, None, doc["exemptions"])
-                after = fold(draft.source, aa, doc, None, doc["exemptions"])
-                compare(report, it, before, after)
-            if progress:
-                progress(len(chunk))
+    p = plan(baseline.source, draft.source)
+    same_sets = not p.baseline_only and not p.draft_only
+
+    def submit(pool: ThreadPoolExecutor, n: int, chunk: list[StoredInput]) -> tuple[Any, ...]:
+        docs = [_with_exemptions(it, exemptions or [], now) for it in chunk]
+        on_b = p.baseline_only + (p.shared if n % 2 == 0 else [])
+        on_d = p.draft_only + (p.shared if n % 2 == 1 else [])
+        fb = pool.submit(baseline.evaluator.evaluate_batch, baseline.source, docs, on_b) if on_b else None
+        fd = pool.submit(draft.evaluator.evaluate_batch, draft.source, docs, on_d) if on_d else None
+        return chunk, docs, fb, fd
+
+    def fold_round(chunk: list[StoredInput], docs: list[dict[str, Any]], fb: Any, fd: Any) -> None:
+        answers_b = fb.result() if fb else [{"sets": {}} for _ in docs]
+        answers_d = fd.result() if fd else [{"sets": {}} for _ in docs]
+        for it, doc, ab, ad in zip(chunk, docs, answers_b, answers_d, strict=True):
+            sets_b, sets_d = ab["sets"], ad["sets"]
+            shared = {n: (sets_b.get(n) if n in sets_b else sets_d.get(n)) for n in p.shared}
+            full_b = {**shared, **{n: sets_b.get(n) for n in p.baseline_only}}
+            full_d = {**shared, **{n: sets_d.get(n) for n in p.draft_only}}
+            before = fold(baseline.source, {"sets": full_b, "revisions": baseline.source.revisions}, doc, None,
+                          doc["exemptions"])  # fmt: skip
+            if same_sets or full_b != full_d or not _same_definitions(baseline.source, draft.source):
+                after = fold(draft.source, {"sets": full_d, "revisions": draft.source.revisions}, doc, None,
+                             doc["exemptions"])  # fmt: skip
+            else:
+                after = before
+            compare(report, it, before, after)
+        if progress:
+            progress(len(chunk))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pending: tuple[Any, ...] | None = None
+        for n, chunk in enumerate(_batches(items, batch)):
+            ahead = submit(pool, n, chunk)
+            if pending:
+                fold_round(*pending)
+            pending = ahead
+        if pending:
+            fold_round(*pending)
     return report
+
+
+def _same_definitions(a: PolicySource, b: PolicySource) -> bool:
+    return [s.model_dump() for s in a.sets] == [s.model_dump() for s in b.sets]
 
 
 def active_exemptions(db: Database) -> list[dict[str, Any]]:
