@@ -112,6 +112,18 @@ def policy_engine(policy_dir: Path, work_dir: Path, opa_binary: str | None = Non
     return Engine(source=source, evaluator=Evaluator(client, lambda: source), close=close)
 
 
+def bundle_publisher(policy_dir: Path, addr: str) -> tuple[PolicyWatcher, Callable[[], None]]:
+    """A standalone bundle server for the policy directory (`govgate policy serve`)."""
+    host, _, port = addr.rpartition(":")
+    server = BundleServer(host or "127.0.0.1", int(port))
+    try:
+        watcher = PolicyWatcher(policy_dir, on_change=lambda src: server.publish(src.bundles))
+    except BaseException:
+        server.close()
+        raise
+    return watcher, server.close
+
+
 async def _retry_received(svc: Services) -> None:
     """Requests accepted while OPA was down are evaluated as soon as it answers again."""
     while True:

@@ -96,6 +96,32 @@ def policy_test(
     raise typer.Exit(1 if failed else 0)
 
 
+@policy_app.command("serve")
+def policy_serve(
+    addr: Annotated[str, typer.Option(help="host:port to serve bundles on")] = "127.0.0.1:8282",
+    policies: Annotated[
+        Path | None, typer.Option(help="policy directory (default GATEWAY_POLICY_DIR)")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="seconds between checks for edits")] = 0.5,
+) -> None:
+    """Serve the policy directory as OPA bundles (with discovery and long polling) for OPAs that several gateway
+    replicas share; point each OPA's config at it (see README, "An external OPA")."""
+    import time
+
+    from gateway.app import bundle_publisher
+
+    watcher, close = bundle_publisher(policies or Settings().policy_dir, addr)
+    console.print(f"serving {watcher.root} at http://{addr} (revisions: {watcher.current().revisions})")
+    try:
+        while True:
+            time.sleep(interval)
+            watcher.current()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close()
+
+
 def _since(value: str | None) -> datetime | None:
     if not value:
         return None

@@ -94,6 +94,34 @@ def test_editing_a_policy_file_changes_the_next_decision_without_restart(own, po
     assert _decide(own, alice)["outcome"] == "approved"
 
 
+ADVISORY_IN_A_HARD_SET = """package gateway.security
+
+import data.gateway.lib
+
+# METADATA
+# title: Small instances are noted
+# description: Only a note, although the security set is hard-mandatory.
+# custom:
+#   id: small_instance_noted
+#   severity: low
+#   remediation: none needed
+#   enforcement: advisory
+deny contains v if {
+	some r in lib.planned_of("aws_instance")
+	v := lib.violation(rego.metadata.rule(), r.address, "a small instance")
+}
+"""
+
+
+def test_a_rules_metadata_sets_its_own_enforcement(own, policy_dir):
+    alice = own.token("alice", groups=["payments"])
+    (policy_dir / "security" / "noted.rego").write_text(ADVISORY_IN_A_HARD_SET)
+    d = _decide(own, alice)
+    assert d["outcome"] == "approved" and d["violations"] == []
+    noted = next(w for w in d["warnings"] if w["rule"] == "small_instance_noted")
+    assert noted["enforcement"] == "advisory" and noted["msg"].endswith("Remediation: none needed")
+
+
 def test_a_decision_records_the_revisions_and_decision_id_opa_used(own, policy_dir):
     alice = own.token("alice", groups=["payments"])
     auditor = own.token("carol", role="auditor")
