@@ -86,10 +86,16 @@ class Evaluator:
         }
         return decision, record
 
-    def evaluate_batch(self, src: PolicySource, docs: list[dict[str, Any]], only: list[str]) -> list[Any]:
-        """Many inputs in one OPA call (policy replay), evaluating only the sets named; answers in order."""
-        profiles: set[str] = {s.profile for s in src.sets if s.name in only}
-        batch = [{**wrap(d, profiles), "only": only} for d in docs]
+    def evaluate_batch(
+        self, src: PolicySource, docs: list[dict[str, Any]], only: list[list[str]]
+    ) -> list[Any]:
+        """Many inputs in one OPA call (policy replay), each evaluating only the sets named for it; answers in
+        order."""
+        if not docs:
+            return []
+        names = {n for o in only for n in o}
+        profiles: set[str] = {s.profile for s in src.sets if s.name in names}
+        batch = [{**wrap(d, profiles), "only": o} for d, o in zip(docs, only, strict=True)]
         answer, _ = self.opa.query(BATCH_PATH, {"batch": batch})
         if not isinstance(answer, list) or len(answer) != len(docs):
             raise PolicyUnavailable("the policy engine did not answer the batch")

@@ -32,13 +32,18 @@ BATCH = 250
 
 @dataclass(frozen=True)
 class StoredInput:
+    """A past request as it was decided: its input, and OPA's raw answer per set with the bundle revisions
+    that gave it (None when unknown), so a set the draft does not change need not be evaluated again."""
+
     request_id: str
     input: dict[str, Any]
+    result: dict[str, Any] | None = None
+    revisions: dict[str, str] | None = None
 
 
 def stored_inputs(db: Database, since: datetime | None = None) -> list[StoredInput]:
     """The latest input each request was evaluated on (policy.evaluated events), oldest request first."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, StoredInput] = {}
     stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z") if since else ""
     last = 0
     with db.read() as s:
@@ -54,11 +59,13 @@ def stored_inputs(db: Database, since: datetime | None = None) -> list[StoredInp
                 break
             for seq, rid, data in rows:
                 last = seq
-                doc = (data.get("opa") or {}).get("input")
+                opa = data.get("opa") or {}
+                doc = opa.get("input")
                 if rid and doc and doc["request"].get("submitted_at", "") >= stamp:
                     latest.pop(rid, None)
-                    latest[rid] = doc
-    return [StoredInput(rid, doc) for rid, doc in latest.items()]
+                    revisions = {k: v.get("revision") for k, v in (opa.get("bundles") or {}).items()}
+                    latest[rid] = StoredInput(rid, doc, opa.get("result"), revisions)
+    return list(latest.values())
 
 
 def write_inputs(items: Iterable[StoredInput], path: Path) -> int:
@@ -66,7 +73,13 @@ def write_inputs(items: Iterable[StoredInput], path: Path) -> int:
     n = 0
     with path.open("w") as f:
         for it in items:
-            f.write(json.dumps({"request_id": it.request_id, "input": it.input}, sort_keys=True) + "\n")
+            row = {
+                "request_id": it.request_id,
+                "input": it.input,
+                "result": it.result,
+                "revisions": it.revisions,
+            }
+            f.write(json.dumps(row, sort_keys=True) + "\n")
             n += 1
     return n
 
@@ -77,7 +90,9 @@ def read_inputs(path: Path) -> list[StoredInput]:
         for line in f:
             if line.strip():
                 row = json.loads(line)
-                out.append(StoredInput(row["request_id"], row["input"]))
+                out.append(
+                    StoredInput(row["request_id"], row["input"], row.get("result"), row.get("revisions"))
+                )
     return out
 
 
@@ -209,6 +224,23 @@ def plan(baseline: PolicySource, draft: PolicySource) -> Plan:
     )
 
 
+def _stored_answers(
+    it: StoredInput, doc: dict[str, Any], src: PolicySource, names: list[str]
+) -> dict[str, Any]:
+    """The shared sets whose stored answer still holds: same entry policy, lib, data and set bundle revisions as
+    the current policies, and the same exemptions in the input."""
+    if it.result is None or it.revisions is None or it.input.get("exemptions", []) != doc["exemptions"]:
+        return {}
+    if any(it.revisions.get(k) != src.revisions.get(k) for k in ("gateway-entry", "lib", "data")):
+        return {}
+    bundle = {s.name: s.bundle for s in src.sets}
+    return {
+        n: it.result[n]
+        for n in names
+        if n in it.result and it.revisions.get(bundle[n]) == src.revisions[bundle[n]]
+    }
+
+
 def replay(
     items: list[StoredInput],
     baseline: Engine,
@@ -220,37 +252,64 @@ def replay(
 ) -> Report:
     """Evaluates every item on both engines and compares the decisions.
 
-    Batches go to both OPAs at once, and the next batch is in flight while this one is folded, so both OPAs
-    and the folding keep the two cores busy. Shared sets are evaluated on alternate sides, batch by batch.
+    Only what the draft can change is evaluated twice; a shared set is taken from the stored answer when it
+    still holds, else evaluated once (on alternate sides, batch by batch). Batches go to both OPAs at once and
+    the next is in flight while this one is folded, so both OPAs and the folding keep the cores busy.
     """
     now = datetime.now(UTC)
     report = Report(baseline=baseline.source.revisions, draft=draft.source.revisions)
     p = plan(baseline.source, draft.source)
-    same_sets = not p.baseline_only and not p.draft_only
+    same_definitions = _same_definitions(baseline.source, draft.source)
+
+    def evaluate(
+        pool: ThreadPoolExecutor, engine: Engine, docs: list[dict[str, Any]], only: list[list[str]]
+    ) -> Any:
+        picked = [i for i, o in enumerate(only) if o]
+        fut = pool.submit(engine.evaluator.evaluate_batch, engine.source, [docs[i] for i in picked],
+                          [only[i] for i in picked])  # fmt: skip
+        return picked, fut
 
     def submit(pool: ThreadPoolExecutor, n: int, chunk: list[StoredInput]) -> tuple[Any, ...]:
         docs = [_with_exemptions(it, exemptions or [], now) for it in chunk]
-        on_b = p.baseline_only + (p.shared if n % 2 == 0 else [])
-        on_d = p.draft_only + (p.shared if n % 2 == 1 else [])
-        fb = pool.submit(baseline.evaluator.evaluate_batch, baseline.source, docs, on_b) if on_b else None
-        fd = pool.submit(draft.evaluator.evaluate_batch, draft.source, docs, on_d) if on_d else None
-        return chunk, docs, fb, fd
+        stored = [
+            _stored_answers(it, doc, baseline.source, p.shared) for it, doc in zip(chunk, docs, strict=True)
+        ]
+        missing = [[s for s in p.shared if s not in st] for st in stored]
+        only_b = [p.baseline_only + (m if n % 2 == 0 else []) for m in missing]
+        only_d = [p.draft_only + (m if n % 2 == 1 else []) for m in missing]
+        return (
+            chunk,
+            docs,
+            stored,
+            evaluate(pool, baseline, docs, only_b),
+            evaluate(pool, draft, docs, only_d),
+        )
 
-    def fold_round(chunk: list[StoredInput], docs: list[dict[str, Any]], fb: Any, fd: Any) -> None:
-        answers_b = fb.result() if fb else [{"sets": {}} for _ in docs]
-        answers_d = fd.result() if fd else [{"sets": {}} for _ in docs]
-        for it, doc, ab, ad in zip(chunk, docs, answers_b, answers_d, strict=True):
-            sets_b, sets_d = ab["sets"], ad["sets"]
-            shared = {n: (sets_b.get(n) if n in sets_b else sets_d.get(n)) for n in p.shared}
-            full_b = {**shared, **{n: sets_b.get(n) for n in p.baseline_only}}
-            full_d = {**shared, **{n: sets_d.get(n) for n in p.draft_only}}
+    def answers(side: tuple[list[int], Any], n: int) -> list[dict[str, Any]]:
+        picked, fut = side
+        out: list[dict[str, Any]] = [{} for _ in range(n)]
+        for i, a in zip(picked, fut.result(), strict=True):
+            out[i] = a["sets"]
+        return out
+
+    def fold_round(chunk: list[StoredInput], docs: list[dict[str, Any]], stored: list[dict[str, Any]],
+                   side_b: Any, side_d: Any) -> None:  # fmt: skip
+        sets_b, sets_d = answers(side_b, len(chunk)), answers(side_d, len(chunk))
+        for it, doc, st, sb, sd in zip(chunk, docs, stored, sets_b, sets_d, strict=True):
+            shared = {
+                **st,
+                **{n: sb[n] for n in p.shared if n in sb},
+                **{n: sd[n] for n in p.shared if n in sd},
+            }
+            full_b = {**shared, **{n: sb.get(n) for n in p.baseline_only}}
+            full_d = {**shared, **{n: sd.get(n) for n in p.draft_only}}
             before = fold(baseline.source, {"sets": full_b, "revisions": baseline.source.revisions}, doc, None,
                           doc["exemptions"])  # fmt: skip
-            if same_sets or full_b != full_d or not _same_definitions(baseline.source, draft.source):
+            if same_definitions and full_b == full_d:
+                after = before  # the same answers under the same set definitions: the same decision
+            else:
                 after = fold(draft.source, {"sets": full_d, "revisions": draft.source.revisions}, doc, None,
                              doc["exemptions"])  # fmt: skip
-            else:
-                after = before
             compare(report, it, before, after)
         if progress:
             progress(len(chunk))
