@@ -56,7 +56,9 @@ def create(
     """Ask for an exemption (admin); it applies once a second person approves it."""
     body = {"rule": rule, "team": team, "environment": environment, "address": address, "reason": reason,
             "ticket": ticket, "expires_at": expires}  # fmt: skip
-    console.print(_table([_call("POST", "/v1/exemptions", json=body)]))
+    created = _call("POST", "/v1/exemptions", json=body)
+    console.print(_table([created]))
+    console.print(f"exemption {created['id']} is pending: another approver must approve it before it applies")
 
 
 @exemptions_app.command("list")
