@@ -5,22 +5,20 @@ package gateway.compliance
 import data.gateway.lib
 
 # Helpers are functions, not rules, so the package document stays deny / warn / require_approval.
-# request.change of an input document, {} without one.
-_change(doc) := object.get(doc, ["request", "change"], {})
-
+# The rules read the change as object.get(input, ["request", "change"], {}) (request.change, {}
+# without one) and try the cheapest condition that can fail first. Function calls with the same
+# ground arguments (e.g. _interval) are evaluated once per query.
 _window_given(change) if object.get(change, "window", null) != null
 
 _valid_time(x) if is_number(time.parse_rfc3339_ns(x))
 
 # The change's time span in nanoseconds: its window, or the instant input.now without one.
-_interval(change, _) := [start, end] if {
+_interval(change, now) := [start, end] if {
 	_window_given(change)
 	start := time.parse_rfc3339_ns(change.window.start)
 	end := time.parse_rfc3339_ns(change.window.end)
 	start < end
-}
-
-_interval(change, now) := [t, t + 1] if {
+} else := [t, t + 1] if {
 	not _window_given(change)
 	t := time.parse_rfc3339_ns(now)
 }
@@ -29,20 +27,7 @@ _when(change, _) := sprintf("change window %s to %s", [change.window.start, chan
 	_window_given(change)
 } else := sprintf("time %s (no change window)", [input.now])
 
-_overlaps([start, end], freeze) if {
-	time.parse_rfc3339_ns(freeze.start) < end
-	start < time.parse_rfc3339_ns(freeze.end)
-}
-
 _freeze_exempt(change) if change.type in data.data.calendar.freeze_exempt_change_types
-
-# The freezes of the request's environment that the change overlaps.
-_freezes_hit(change, now) := [freeze |
-	span := _interval(change, now)
-	some freeze in data.data.calendar.freezes
-	lib.environment in freeze.environments
-	_overlaps(span, freeze)
-]
 
 # METADATA
 # title: Change during a change freeze
@@ -57,9 +42,13 @@ _freezes_hit(change, now) := [freeze |
 #     move change.window outside the freeze, or, for a genuine emergency, raise it as an
 #     emergency change (change.type = "emergency") with its ticket
 deny contains v if {
-	change := _change(input)
+	some freeze in data.data.calendar.freezes
+	lib.environment in freeze.environments
+	change := object.get(input, ["request", "change"], {})
 	not _freeze_exempt(change)
-	some freeze in _freezes_hit(change, input.now)
+	[start, end] := _interval(change, input.now)
+	time.parse_rfc3339_ns(freeze.start) < end
+	start < time.parse_rfc3339_ns(freeze.end)
 	problem := sprintf("%s overlaps change freeze %q (%s to %s) for environment %s", [
 		_when(change, input.now), freeze.name, freeze.start, freeze.end, lib.environment,
 	])
@@ -78,9 +67,13 @@ deny contains v if {
 #     none needed to proceed; make sure the emergency change is reviewed after the freeze as the
 #     change process requires
 warn contains v if {
-	change := _change(input)
+	some freeze in data.data.calendar.freezes
+	lib.environment in freeze.environments
+	change := object.get(input, ["request", "change"], {})
 	_freeze_exempt(change)
-	some freeze in _freezes_hit(change, input.now)
+	[start, end] := _interval(change, input.now)
+	time.parse_rfc3339_ns(freeze.start) < end
+	start < time.parse_rfc3339_ns(freeze.end)
 	problem := sprintf("emergency change during change freeze %q (%s)", [freeze.name, _when(change, input.now)])
 	v := lib.violation(rego.metadata.rule(), "request", problem)
 }
@@ -100,14 +93,15 @@ warn contains v if {
 deny contains v if {
 	required := data.data.calendar.window_required
 	lib.environment in required.environments
-	change := _change(input)
+	change := object.get(input, ["request", "change"], {})
 	change.type in required.change_types
 	not _window_given(change)
 	problem := sprintf("%s %s change has no change window", [lib.environment, change.type])
 	v := lib.violation(rego.metadata.rule(), "request", problem)
 }
 
-# Why the change's time cannot be placed on the calendar (empty when it can).
+# Why the change's time cannot be placed on the calendar (empty when it can, i.e. when
+# _interval(change, now) is defined, which change_time_invalid checks first).
 _time_problems(change, now) := ((shape | times) | order) | clock if {
 	shape := {"change.window is not an object with start and end" |
 		_window_given(change)
@@ -142,7 +136,10 @@ _time_problems(change, now) := ((shape | times) | order) | clock if {
 #     2026-12-01T22:00:00Z) with end after start
 deny contains v if {
 	is_object(input.request)
-	some problem in _time_problems(_change(input), object.get(input, "now", null))
+	change := object.get(input, ["request", "change"], {})
+	now := object.get(input, "now", null)
+	not _interval(change, now)
+	some problem in _time_problems(change, now)
 	v := lib.violation(rego.metadata.rule(), "request", problem)
 }
 
@@ -154,6 +151,13 @@ else := "(unnamed)"
 _field(freeze, key) := freeze[key] if is_object(freeze)
 
 else := null
+
+# A freeze that can be enforced: start before end, both RFC 3339, and a list of environments
+# (_freeze_problem is undefined for it).
+_freeze_valid(freeze) if {
+	time.parse_rfc3339_ns(freeze.start) < time.parse_rfc3339_ns(freeze.end)
+	is_array(freeze.environments)
+}
 
 _freeze_problem(freeze) := "start is not an RFC 3339 time" if {
 	not _valid_time(_field(freeze, "start"))
@@ -179,6 +183,7 @@ _freeze_problem(freeze) := "start is not an RFC 3339 time" if {
 #     start) and environments (a list)
 deny contains v if {
 	some i, freeze in data.data.calendar.freezes
+	not _freeze_valid(freeze)
 	problem := sprintf("policy data data.data.calendar.freezes[%d] (%s): %s", [i, _freeze_name(freeze), _freeze_problem(freeze)])
 	v := lib.violation(rego.metadata.rule(), "request", problem)
 }

@@ -3,11 +3,6 @@ package gateway.compliance
 
 import data.gateway.lib
 
-# Helpers are functions, not rules, so the package document stays deny / warn / require_approval.
-_ticket_required(request) if request.environment in data.data.compliance.ticket_required_environments
-
-_ticket(request) := object.get(request, ["change", "ticket"], null)
-
 # METADATA
 # title: Change ticket missing
 # description: >-
@@ -20,8 +15,8 @@ _ticket(request) := object.get(request, ["change", "ticket"], null)
 #     raise a change in the ITSM tool and set change.ticket to its number (CHG or RFC followed
 #     by 7 digits, e.g. CHG0031337); emergency changes need one too
 deny contains v if {
-	_ticket_required(input.request)
-	not lib.non_empty_string(_ticket(input.request))
+	input.request.environment in data.data.compliance.ticket_required_environments
+	not lib.non_empty_string(object.get(input.request, ["change", "ticket"], null))
 	problem := sprintf("%s %s change has no change ticket", [
 		input.request.environment,
 		object.get(input.request, ["change", "type"], "(unknown type)"),
@@ -39,8 +34,8 @@ deny contains v if {
 #   severity: high
 #   remediation: set change.ticket to the ITSM change number, CHG or RFC followed by 7 digits (e.g. CHG0031337)
 deny contains v if {
-	_ticket_required(input.request)
-	ticket := _ticket(input.request)
+	input.request.environment in data.data.compliance.ticket_required_environments
+	ticket := object.get(input.request, ["change", "ticket"], null)
 	lib.non_empty_string(ticket)
 	not regex.match(data.data.compliance.ticket_pattern, ticket)
 	problem := sprintf("change ticket %q does not match %s", [ticket, data.data.compliance.ticket_pattern])

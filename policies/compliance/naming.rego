@@ -37,9 +37,10 @@ deny contains v if {
 #     choose a name matching the pattern in policies/data/compliance.json (lower case, digits
 #     and hyphens), or leave it unset so the gateway generates one
 deny contains v if {
+	attributes := data.data.compliance.naming.attributes
 	some r in lib.planned
 	r.creating
-	some attribute, pattern in object.get(data.data.compliance.naming.attributes, r.type, {})
+	some attribute, pattern in object.get(attributes, r.type, {})
 	name := r.values[attribute]
 	is_string(name)
 	not regex.match(pattern, name)

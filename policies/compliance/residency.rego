@@ -5,12 +5,13 @@ import data.gateway.lib
 
 # The residency zones a resource must stay in, as [why, zone] pairs: the request's team
 # (data.data.residency.teams) and the resource's classification tag value
-# (data.data.residency.classifications).
-_residency_requirements(values, team) := team_zones | tag_zones if {
+# (data.data.residency.classifications). A function of the resource's tags (lib.tags), so
+# resources sharing their tags share the (memoised) result.
+_residency_requirements(tags, team) := team_zones | tag_zones if {
 	team_zones := {[sprintf("team %s", [team]), zone] | zone := data.data.residency.teams[team]}
 	tag := data.data.residency.classification_tag
 	tag_zones := {[sprintf("tag %s = %s", [tag, value]), zone] |
-		value := lib.tags(values)[tag]
+		value := tags[tag]
 		zone := data.data.residency.classifications[value]
 	}
 }
@@ -36,8 +37,8 @@ _in_zone(region, zone) if {
 deny contains v if {
 	team := object.get(input, ["request", "team"], "(unknown)")
 	some r in lib.planned
+	some [source, zone] in _residency_requirements(lib.tags(r.values), team)
 	region := lib.region(r)
-	some [source, zone] in _residency_requirements(r.values, team)
 	not _in_zone(region, zone)
 	problem := sprintf("region %s is outside data residency zone %s (%s) required by %s", [
 		region, zone,

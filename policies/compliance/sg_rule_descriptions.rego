@@ -13,9 +13,11 @@ import data.gateway.lib
 #   severity: low
 #   remediation: set description on each ingress and egress rule (e.g. "HTTPS from the ALB")
 warn contains v if {
-	some r in lib.planned_of("aws_security_group")
+	some r in lib.planned_by_type.aws_security_group
 	some direction in ["ingress", "egress"]
-	some i, rule in lib.blocks(r.values, direction)
+	rules := r.values[direction]
+	is_array(rules)
+	some i, rule in rules
 	not lib.non_empty_string(object.get(rule, "description", null))
 	v := lib.violation(rego.metadata.rule(), r.address, sprintf("%s[%d] has no description", [direction, i]))
 }

@@ -3,6 +3,35 @@ package gateway.compliance
 
 import data.gateway.lib
 
+# The created resources of a taggable type (data.data.compliance.taggable_types) with their tags
+# (lib.tags), as [resource, tags]. A function with a placeholder argument rather than a rule, so
+# that it is evaluated once per query (function calls with the same ground arguments are
+# memoised) without becoming part of the package document; both rules below read it.
+_tagged(_) := [[r, lib.tags(r.values)] |
+	taggable := data.data.compliance.taggable_types
+	some r in lib.planned
+	r.creating
+	r.type in taggable
+]
+
+# The checks are functions of the tag map, not of the resource, so resources that share their
+# tags (e.g. the provider's default_tags) share the (memoised) result.
+
+# The required tags that tags lacks or leaves empty, in data.data.compliance.required_tags order.
+_missing_tags(tags) := [t |
+	some t in data.data.compliance.required_tags
+	not lib.non_empty_string(object.get(tags, t, null))
+]
+
+# The non-empty tag values that do not match their data.data.compliance.tag_formats pattern, as
+# [key, value, pattern].
+_malformed_tags(tags) := [[key, value, pattern] |
+	some key, pattern in data.data.compliance.tag_formats
+	value := tags[key]
+	lib.non_empty_string(value)
+	not regex.match(pattern, value)
+]
+
 # METADATA
 # title: Required tags missing
 # description: >-
@@ -14,11 +43,8 @@ import data.gateway.lib
 #   severity: medium
 #   remediation: add the missing tags with non-empty values to the resource's tags (or the provider's default_tags)
 deny contains v if {
-	some r in lib.planned
-	r.creating
-	r.type in data.data.compliance.taggable_types
-	tags := lib.tags(r.values)
-	missing := [t | some t in data.data.compliance.required_tags; not lib.non_empty_string(object.get(tags, t, null))]
+	some [r, tags] in _tagged(0)
+	missing := _missing_tags(tags)
 	count(missing) > 0
 	v := lib.violation(rego.metadata.rule(), r.address, sprintf("missing or empty required tags: %s", [concat(", ", missing)]))
 }
@@ -37,13 +63,7 @@ deny contains v if {
 #     fix the tag value to match the pattern in policies/data/compliance.json (e.g.
 #     cost-center = "cc-42", owner = "payments")
 deny contains v if {
-	some r in lib.planned
-	r.creating
-	r.type in data.data.compliance.taggable_types
-	tags := lib.tags(r.values)
-	some key, pattern in data.data.compliance.tag_formats
-	value := tags[key]
-	lib.non_empty_string(value)
-	not regex.match(pattern, value)
+	some [r, tags] in _tagged(0)
+	some [key, value, pattern] in _malformed_tags(tags)
 	v := lib.violation(rego.metadata.rule(), r.address, sprintf("tag %s = %q does not match %s", [key, value, pattern]))
 }

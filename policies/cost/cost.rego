@@ -19,7 +19,6 @@ import data.gateway.lib
 estimate := input.cost.monthly
 
 # Helpers are functions, not rules, so the package document stays estimate / deny / warn / require_approval.
-_currency(cost) := object.get(cost, "currency", "USD")
 
 # METADATA
 # title: Monthly cost above the approval threshold
@@ -36,7 +35,7 @@ require_approval contains {"group": data.data.cost.approval_group, "count": 1, "
 	threshold := data.data.cost.approval_threshold_monthly
 	input.cost.monthly > threshold
 	input.cost.delta_monthly > 0
-	currency := _currency(input.cost)
+	currency := object.get(input.cost, "currency", "USD")
 	reason := sprintf("Estimated monthly cost %s %s exceeds the approval threshold of %s %s", [
 		currency, lib.money(input.cost.monthly),
 		currency, lib.money(threshold),
@@ -60,7 +59,7 @@ require_approval contains {"group": data.data.cost.approval_group, "count": 1, "
 require_approval contains {"group": data.data.cost.approval_group, "count": escalation.approvals, "reason": reason} if {
 	escalation := data.data.cost.escalation
 	input.cost.delta_monthly > escalation.increase_above_monthly
-	currency := _currency(input.cost)
+	currency := object.get(input.cost, "currency", "USD")
 	reason := sprintf("Monthly cost increase %s %s exceeds the escalation threshold of %s %s (%d approvals)", [
 		currency, lib.money(input.cost.delta_monthly),
 		currency, lib.money(escalation.increase_above_monthly),
@@ -81,12 +80,12 @@ require_approval contains {"group": data.data.cost.approval_group, "count": esca
 #     reduce the request's size or lease, retire unused resources of the team, or ask finance
 #     to override or raise the team budget
 deny contains v if {
-	team := input.cost.team
 	delta := input.cost.delta_monthly
 	delta > 0
+	team := input.cost.team
 	total := team.committed_monthly + delta
 	total > team.budget_monthly
-	currency := _currency(input.cost)
+	currency := object.get(input.cost, "currency", "USD")
 	problem := sprintf("team %s: committed %s + this request %s = %s %s per month exceeds the monthly budget of %s %s", [
 		object.get(input, ["request", "team"], "(unknown)"),
 		lib.money(team.committed_monthly), lib.money(delta),
@@ -95,11 +94,6 @@ deny contains v if {
 	])
 	v := lib.violation(rego.metadata.rule(), "request", problem)
 }
-
-# The size attribute whose family data.data.cost.instance_families governs, per resource type.
-_size_attribute("aws_instance") := "instance_type"
-
-_size_attribute("aws_db_instance") := "instance_class"
 
 # Family of an instance type ("m5.xlarge" -> "m5") or DB instance class ("db.r5.large" -> "r5").
 _family("aws_instance", size) := parts[0] if {
@@ -127,12 +121,13 @@ _family("aws_db_instance", size) := parts[1] if {
 #     pick a size from an allowed family for the environment, or ask finance to approve the
 #     exception (or governance to extend policies/data/cost.json)
 deny contains v if {
-	some r in lib.planned
-	attribute := _size_attribute(r.type)
+	# The size attribute whose family data.data.cost.instance_families governs, per resource type.
+	some type, attribute in {"aws_instance": "instance_type", "aws_db_instance": "instance_class"}
+	some r in lib.planned_by_type[type]
 	size := r.values[attribute]
 	is_string(size)
-	family := _family(r.type, size)
-	allowed := object.get(data.data.cost.instance_families, [r.type, lib.environment], [])
+	family := _family(type, size)
+	allowed := object.get(data.data.cost.instance_families, [type, lib.environment], [])
 	not family in allowed
 	problem := sprintf("%s %s (family %s) is not allowed in environment %s (allowed: %s)", [
 		attribute, size, family, lib.environment,
@@ -157,12 +152,20 @@ warn contains v if {
 	some address, monthly in input.cost.by_resource
 	is_number(monthly)
 	monthly > limit
-	currency := _currency(input.cost)
+	currency := object.get(input.cost, "currency", "USD")
 	problem := sprintf("estimated %s %s per month exceeds the single-resource warning level of %s %s", [
 		currency, lib.money(monthly),
 		currency, lib.money(limit),
 	])
 	v := lib.violation(rego.metadata.rule(), address, problem)
+}
+
+# The four numbers the cost rules need are all there (cost_estimate_missing then finds nothing).
+_cost_complete(cost) if {
+	is_number(cost.monthly)
+	is_number(cost.delta_monthly)
+	is_number(cost.team.budget_monthly)
+	is_number(cost.team.committed_monthly)
 }
 
 # METADATA
@@ -178,6 +181,7 @@ warn contains v if {
 #     make sure the gateway's cost estimator produced input.cost (monthly, delta_monthly,
 #     team.budget_monthly, team.committed_monthly) for this request
 deny contains v if {
+	not _cost_complete(object.get(input, "cost", null))
 	missing := [sprintf("cost.%s", [concat(".", path)]) |
 		some path in [["monthly"], ["delta_monthly"], ["team", "budget_monthly"], ["team", "committed_monthly"]]
 		not is_number(object.get(input, array.concat(["cost"], path), null))

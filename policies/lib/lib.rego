@@ -42,6 +42,14 @@ planned contains r if {
 }
 
 # METADATA
+# title: Created or updated resources by type
+# description: >-
+#   The members of `planned` grouped by type, {type: set of resources}; a type the request
+#   does not touch has no entry. Evaluated once per query, so a rule for one type reads
+#   planned_by_type[type] (cheaper than calling planned_of for every rule).
+planned_by_type := {t: {r | some r in planned; r.type == t} | some t in {r.type | some r in planned}}
+
+# METADATA
 # title: Created or updated resources of one type
 # description: The members of `planned` whose type is resource_type.
 planned_of(resource_type) := {r | some r in planned; r.type == resource_type}
@@ -59,9 +67,10 @@ _values(change) := change.before if {
 # description: >-
 #   values.region (after for create/update, before for delete), else the AWS provider's
 #   constant region from the configuration, else "(unset)".
-region(r) := r.values.region if {
-	is_string(r.values.region)
-	r.values.region != ""
+region(r) := region if {
+	region := r.values.region
+	is_string(region)
+	region != ""
 } else := input.configuration.provider_config.aws.expressions.region.constant_value if {
 	is_string(input.configuration.provider_config.aws.expressions.region.constant_value)
 } else := "(unset)"
@@ -76,7 +85,11 @@ environment := object.get(input, ["request", "environment"], "(unset)")
 # description: >-
 #   The tags a resource will carry: tags_all (tags merged with the provider's default tags)
 #   laid over tags, so either alone is enough.
-tags(values) := object.union(map_attr(values, "tags"), map_attr(values, "tags_all"))
+tags(values) := object.union_n([attrs |
+	some key in ["tags", "tags_all"]
+	attrs := values[key]
+	is_object(attrs)
+])
 
 # METADATA
 # title: Comma-separated list
@@ -113,16 +126,15 @@ non_empty_string(x) if {
 #   The paths under data.data (each an array of keys) that are not loaded, as dotted strings.
 #   Lets a set fail closed when its JSON files were not loaded, e.g. when policies/ is loaded in
 #   bundle mode, where OPA only reads files named data.json / data.yaml.
-missing_data(paths) := [concat(".", full) |
+missing_data(paths) := [concat(".", array.concat(["data", "data"], path)) |
 	some path in paths
-	full := array.concat(["data", "data"], path)
-	_data_value(path) == null
-]
+	object.get(loaded, path, null) == null
+] if {
+	loaded := data.data
+	is_object(loaded)
+} else := [concat(".", array.concat(["data", "data"], path)) | some path in paths]
 
-# data.data itself is undefined when no data file at all was loaded.
-_data_value(path) := object.get(data.data, path, null) if {
-	is_object(data.data)
-} else := null
+# (data.data itself is undefined when no data file at all was loaded: every path is missing.)
 
 # METADATA
 # title: Money
@@ -143,15 +155,15 @@ else := ""
 #   Builds {rule, msg, address} from the calling rule's metadata (pass rego.metadata.rule()).
 #   msg is "<address>: <problem>. Remediation: <custom.remediation>". A valid
 #   custom.enforcement is copied into the object as "enforcement".
-violation(meta, address, problem) := object.union(
-	{
-		"rule": meta.custom.id,
-		"msg": sprintf("%s: %s. Remediation: %s", [address, problem, meta.custom.remediation]),
-		"address": address,
-	},
-	_enforcement(meta),
-)
-
-_enforcement(meta) := {"enforcement": meta.custom.enforcement} if {
+violation(meta, address, problem) := {
+	"rule": meta.custom.id,
+	"msg": sprintf("%s: %s. Remediation: %s", [address, problem, meta.custom.remediation]),
+	"address": address,
+	"enforcement": meta.custom.enforcement,
+} if {
 	meta.custom.enforcement in enforcement_levels
-} else := {}
+} else := {
+	"rule": meta.custom.id,
+	"msg": sprintf("%s: %s. Remediation: %s", [address, problem, meta.custom.remediation]),
+	"address": address,
+}

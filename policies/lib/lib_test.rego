@@ -173,3 +173,19 @@ test_list_text if {
 	lib.list_text({"x"}) == "x"
 	lib.list_text([]) == "none"
 }
+
+test_planned_by_type if {
+	inp := fx.plan([
+		fx.rc("aws_instance", "a", "create", fx.instance),
+		fx.rc("aws_instance", "b", "update", fx.instance),
+		fx.rc("aws_instance", "c", "delete", fx.instance),
+		fx.rc("aws_s3_bucket", "d", "create", fx.bucket),
+	])
+	by_type := lib.planned_by_type with input as inp
+	{t: {r.address | some r in rs} | some t, rs in by_type} == {
+		"aws_instance": {"aws_instance.a", "aws_instance.b"},
+		"aws_s3_bucket": {"aws_s3_bucket.d"},
+	}
+	lib.planned_of("aws_instance") == by_type.aws_instance with input as inp
+	lib.planned_of("aws_db_instance") == set() with input as inp
+}

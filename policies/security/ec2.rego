@@ -26,7 +26,7 @@ _volume_label(kind, i, device) := sprintf("%s[%d] (%s)", [kind, i, device.device
 #   severity: high
 #   remediation: set metadata_options.http_tokens = "required"
 deny contains v if {
-	some r in lib.planned_of("aws_instance")
+	some r in lib.planned_by_type.aws_instance
 	not r.values.metadata_options[0].http_tokens == "required"
 	problem := sprintf("IMDSv2 is not enforced (metadata_options.http_tokens is %s)", [_http_tokens(r.values)])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
@@ -42,9 +42,11 @@ deny contains v if {
 #   severity: high
 #   remediation: set encrypted = true (optionally with kms_key_id) on every root_block_device and ebs_block_device
 deny contains v if {
-	some r in lib.planned_of("aws_instance")
+	some r in lib.planned_by_type.aws_instance
 	some kind in ["root_block_device", "ebs_block_device"]
-	some i, device in lib.blocks(r.values, kind)
+	devices := r.values[kind]
+	is_array(devices)
+	some i, device in devices
 	object.get(device, "encrypted", false) != true
 	problem := sprintf("%s is not encrypted", [_volume_label(kind, i, device)])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
@@ -63,10 +65,10 @@ deny contains v if {
 #     set metadata_options.http_put_response_hop_limit to 1 (2 for instances that run containers),
 #     at most the configured maximum
 deny contains v if {
-	max_hops := data.data.security.imds_max_hop_limit
-	some r in lib.planned_of("aws_instance")
+	some r in lib.planned_by_type.aws_instance
 	hops := r.values.metadata_options[0].http_put_response_hop_limit
 	hops != null
+	max_hops := data.data.security.imds_max_hop_limit
 	not _within(hops, max_hops)
 	problem := sprintf("metadata_options.http_put_response_hop_limit is %v (maximum %v)", [hops, max_hops])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
@@ -85,9 +87,9 @@ deny contains v if {
 #     set associate_public_ip_address = false, launch into a private subnet and expose the
 #     service through a load balancer (administration through SSM Session Manager)
 deny contains v if {
-	lib.environment in data.data.security.public_ip_forbidden_environments
-	some r in lib.planned_of("aws_instance")
+	some r in lib.planned_by_type.aws_instance
 	r.values.associate_public_ip_address == true
+	lib.environment in data.data.security.public_ip_forbidden_environments
 	problem := sprintf("associate_public_ip_address is true in environment %s", [lib.environment])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }

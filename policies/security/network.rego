@@ -5,31 +5,56 @@ package gateway.security
 
 import data.gateway.lib
 
-# The world sources (0.0.0.0/0, ::/0) an ingress rule admits.
-_world_sources(rule) := {c |
-	some c in array.concat(lib.blocks(rule, "cidr_blocks"), lib.blocks(rule, "ipv6_cidr_blocks"))
-	c in {"0.0.0.0/0", "::/0"}
+# The world-open ingress rules of a security group, computed once per group (function calls
+# with the same ground arguments are memoised within a query) and shared by the rules below:
+#   open: [index, rule, sources, protocol, range] for each ingress rule that admits 0.0.0.0/0
+#     or ::/0 (sources) and has a protocol, normalised from Terraform's names, numbers and
+#     "all" to tcp / udp / icmp / -1 (a rule without one covers no port and is never an all-port
+#     rule); range is [[from_port, to_port]] as numbers, or [] when either is not numeric.
+#   ported: [index, sources, protocol, from, to] for the open rules with a port range that are
+#     not all-port rules (sg_all_ports_open_to_world reports those once). Such a rule is never
+#     protocol "-1", so it covers a service port exactly when its protocol is one of the
+#     service's and the port lies in [from, to].
+# Nested blocks that are not arrays hold nothing, as with lib.blocks.
+_world_ingress(values) := {"open": open, "ported": ported} if {
+	open := [[i, rule, sources, protocol, range] |
+		rules := values.ingress
+		is_array(rules)
+		some i, rule in rules
+		sources := {c |
+			some key in ["cidr_blocks", "ipv6_cidr_blocks"]
+			cidrs := rule[key]
+			is_array(cidrs)
+			some c in cidrs
+			c in {"0.0.0.0/0", "::/0"}
+		}
+		count(sources) > 0
+		name := lower(sprintf("%v", [rule.protocol]))
+		protocol := object.get({"6": "tcp", "17": "udp", "1": "icmp", "all": "-1"}, name, name)
+		range := [[from, to] | from := to_number(rule.from_port); to := to_number(rule.to_port)]
+	]
+	ported := [[i, sources, protocol, from, to] |
+		some [i, _, sources, protocol, [[from, to]]] in open
+		not _all_ports(protocol, [[from, to]])
+	]
 }
 
-# Terraform accepts protocol names, numbers and "all"; normalise to tcp / udp / icmp / -1.
-_protocol(rule) := object.get({"6": "tcp", "17": "udp", "1": "icmp", "all": "-1"}, p, p) if {
-	p := lower(sprintf("%v", [rule.protocol]))
+# Whether a rule with this protocol and range covers the service's port.
+_covers("-1", _, _)
+
+_covers(protocol, [[from, to]], service) if {
+	protocol in service.protocols
+	from <= service.port
+	service.port <= to
 }
 
-_covers(rule, _) if _protocol(rule) == "-1"
+# Whether a rule with this protocol and range admits every port.
+_all_ports("-1", _)
 
-_covers(rule, service) if {
-	_protocol(rule) in service.protocols
-	to_number(rule.from_port) <= service.port
-	service.port <= to_number(rule.to_port)
-}
-
-_all_ports(rule) if _protocol(rule) == "-1"
-
-_all_ports(rule) if {
-	_protocol(rule) in {"tcp", "udp"}
-	to_number(rule.from_port) <= 0
-	to_number(rule.to_port) >= 65535
+_all_ports(protocol, [[from, to]]) if {
+	protocol in {"tcp", "udp"}
+	from <= 0
+	to >= 65535
 }
 
 # METADATA
@@ -44,15 +69,13 @@ _all_ports(rule) if {
 #     restrict the rule's cidr_blocks / ipv6_cidr_blocks to known admin networks, or drop the
 #     rule and use SSM Session Manager or a bastion
 deny contains v if {
-	some r in lib.planned_of("aws_security_group")
-	some i, rule in lib.blocks(r.values, "ingress")
-	sources := _world_sources(rule)
-	count(sources) > 0
+	some r in lib.planned_by_type.aws_security_group
+	some [i, _, sources, protocol, range] in _world_ingress(r.values).open
 	some service in [
 		{"name": "SSH", "port": 22, "protocols": {"tcp"}},
 		{"name": "RDP", "port": 3389, "protocols": {"tcp", "udp"}},
 	]
-	_covers(rule, service)
+	_covers(protocol, range, service)
 	problem := sprintf("ingress[%d] allows %s (port %d) from %s", [
 		i, service.name, service.port,
 		concat(", ", sort(sources)),
@@ -72,26 +95,15 @@ deny contains v if {
 #     open only the ports the service needs (e.g. tcp 443) and restrict cidr_blocks /
 #     ipv6_cidr_blocks for anything else
 deny contains v if {
-	some r in lib.planned_of("aws_security_group")
-	some i, rule in lib.blocks(r.values, "ingress")
-	sources := _world_sources(rule)
-	count(sources) > 0
-	_all_ports(rule)
+	some r in lib.planned_by_type.aws_security_group
+	some [i, rule, sources, protocol, range] in _world_ingress(r.values).open
+	_all_ports(protocol, range)
 	problem := sprintf("ingress[%d] allows all ports (protocol %v, ports %v-%v) from %s", [
 		i, rule.protocol, object.get(rule, "from_port", 0), object.get(rule, "to_port", 0),
 		concat(", ", sort(sources)),
 	])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }
-
-# Ingress rules open to the world as [index, rule, sources], skipping all-port rules, which
-# sg_all_ports_open_to_world already reports once.
-_world_ingress(values) := [[i, rule, sources] |
-	some i, rule in lib.blocks(values, "ingress")
-	sources := _world_sources(rule)
-	count(sources) > 0
-	not _all_ports(rule)
-]
 
 # METADATA
 # title: Database port open to the world
@@ -107,10 +119,12 @@ _world_ingress(values) := [[i, rule, sources] |
 #     allow the database port only from the application's security group (security_groups) or
 #     private CIDR ranges, never from 0.0.0.0/0 or ::/0
 deny contains v if {
-	some r in lib.planned_of("aws_security_group")
-	some [i, rule, sources] in _world_ingress(r.values)
+	some r in lib.planned_by_type.aws_security_group
+	some [i, sources, protocol, from, to] in _world_ingress(r.values).ported
 	some service in data.data.security.database_ports
-	_covers(rule, service)
+	service.port <= to
+	from <= service.port
+	protocol in service.protocols
 	problem := sprintf("ingress[%d] allows %s (port %d) from %s", [
 		i, service.name, service.port,
 		concat(", ", sort(sources)),
@@ -132,10 +146,12 @@ deny contains v if {
 #     replace the service with its TLS/SSH counterpart (SFTP or FTPS, SSH, POP3S 995, IMAPS 993)
 #     and open only that port, or restrict the source to private ranges
 deny contains v if {
-	some r in lib.planned_of("aws_security_group")
-	some [i, rule, sources] in _world_ingress(r.values)
+	some r in lib.planned_by_type.aws_security_group
+	some [i, sources, protocol, from, to] in _world_ingress(r.values).ported
 	some service in data.data.security.plaintext_ports
-	_covers(rule, service)
+	from <= service.port
+	service.port <= to
+	protocol in service.protocols
 	problem := sprintf("ingress[%d] allows unencrypted %s (port %d) from %s", [
 		i, service.name, service.port,
 		concat(", ", sort(sources)),
@@ -155,9 +171,11 @@ deny contains v if {
 #     serve HTTPS (tcp/443) only, or make sure port 80 does nothing but redirect to HTTPS
 #     (e.g. on the load balancer)
 warn contains v if {
-	some r in lib.planned_of("aws_security_group")
-	some [i, rule, sources] in _world_ingress(r.values)
-	_covers(rule, {"port": 80, "protocols": {"tcp"}})
+	some r in lib.planned_by_type.aws_security_group
+	some [i, sources, protocol, from, to] in _world_ingress(r.values).ported
+	from <= 80
+	80 <= to
+	protocol == "tcp"
 	problem := sprintf("ingress[%d] allows plain HTTP (port 80) from %s", [i, concat(", ", sort(sources))])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }

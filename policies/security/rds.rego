@@ -13,7 +13,7 @@ import data.gateway.lib
 #     set storage_encrypted = true (optionally with kms_key_id); an existing unencrypted
 #     instance must be migrated through an encrypted snapshot copy
 deny contains v if {
-	some r in lib.planned_of("aws_db_instance")
+	some r in lib.planned_by_type.aws_db_instance
 	object.get(r.values, "storage_encrypted", false) != true
 	v := lib.violation(rego.metadata.rule(), r.address, "storage_encrypted is not true")
 }
@@ -26,14 +26,12 @@ deny contains v if {
 #   severity: critical
 #   remediation: set publicly_accessible = false and reach the database through the VPC (private subnets, VPN or bastion)
 deny contains v if {
-	some r in lib.planned_of("aws_db_instance")
+	some r in lib.planned_by_type.aws_db_instance
 	r.values.publicly_accessible == true
 	v := lib.violation(rego.metadata.rule(), r.address, "publicly_accessible is true")
 }
 
 # Helpers are functions, not rules, so the package document stays deny / warn / require_approval.
-_protected(environment) if environment in data.data.security.protected_environments
-
 # Minimum backup retention for an environment, else the "default" entry.
 _min_backup_days(environment) := days if {
 	days := data.data.security.rds_min_backup_retention_days[environment]
@@ -62,8 +60,8 @@ _retention_text(values) := sprintf("%v", [values.backup_retention_period]) if {
 #     set backup_retention_period to at least the environment's minimum (7 days in prod), up
 #     to 35
 deny contains v if {
+	some r in lib.planned_by_type.aws_db_instance
 	min_days := _min_backup_days(lib.environment)
-	some r in lib.planned_of("aws_db_instance")
 	not _retention_ok(r.values, min_days)
 	problem := sprintf("backup_retention_period is %s, environment %s requires at least %v days", [
 		_retention_text(r.values), lib.environment, min_days,
@@ -81,9 +79,9 @@ deny contains v if {
 #   severity: high
 #   remediation: set deletion_protection = true (turn it off in a separate, ticketed change before a planned decommission)
 deny contains v if {
-	_protected(lib.environment)
-	some r in lib.planned_of("aws_db_instance")
+	some r in lib.planned_by_type.aws_db_instance
 	object.get(r.values, "deletion_protection", false) != true
+	lib.environment in data.data.security.protected_environments
 	problem := sprintf("deletion_protection is not true in environment %s", [lib.environment])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }
@@ -99,9 +97,9 @@ deny contains v if {
 #   severity: high
 #   remediation: set skip_final_snapshot = false (and a final_snapshot_identifier) so deletion keeps a last snapshot
 deny contains v if {
-	_protected(lib.environment)
-	some r in lib.planned_of("aws_db_instance")
+	some r in lib.planned_by_type.aws_db_instance
 	r.values.skip_final_snapshot == true
+	lib.environment in data.data.security.protected_environments
 	problem := sprintf("skip_final_snapshot is true in environment %s", [lib.environment])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }
@@ -119,7 +117,7 @@ deny contains v if {
 #     set manage_master_user_password = true and grant readers secretsmanager:GetSecretValue on
 #     the generated secret through IAM
 deny contains v if {
-	some r in lib.planned_of("aws_db_instance")
+	some r in lib.planned_by_type.aws_db_instance
 	object.get(r.values, "manage_master_user_password", false) != true
 	v := lib.violation(rego.metadata.rule(), r.address, "manage_master_user_password is not true")
 }

@@ -3,10 +3,17 @@ package gateway.security
 
 import data.gateway.lib
 
+# Nested blocks are read inline (a block that is not an array holds nothing), as lib.blocks would.
 _encrypted(bucket) if {
-	some config in lib.blocks(bucket, "server_side_encryption_configuration")
-	some rule in lib.blocks(config, "rule")
-	some by_default in lib.blocks(rule, "apply_server_side_encryption_by_default")
+	configs := bucket.server_side_encryption_configuration
+	is_array(configs)
+	some config in configs
+	rules := config.rule
+	is_array(rules)
+	some rule in rules
+	defaults := rule.apply_server_side_encryption_by_default
+	is_array(defaults)
+	some by_default in defaults
 	by_default.sse_algorithm in {"AES256", "aws:kms", "aws:kms:dsse"}
 }
 
@@ -22,7 +29,7 @@ _encrypted(bucket) if {
 #     add server_side_encryption_configuration.rule.apply_server_side_encryption_by_default
 #     with sse_algorithm = "aws:kms" (and a kms_master_key_id) or "AES256"
 deny contains v if {
-	some r in lib.planned_of("aws_s3_bucket")
+	some r in lib.planned_by_type.aws_s3_bucket
 	not _encrypted(r.values)
 	v := lib.violation(rego.metadata.rule(), r.address, "no default server-side encryption (AES256, aws:kms or aws:kms:dsse) is configured")
 }
@@ -35,7 +42,7 @@ deny contains v if {
 #   severity: critical
 #   remediation: set acl = "private" and grant access through IAM or bucket policies scoped to known principals
 deny contains v if {
-	some r in lib.planned_of("aws_s3_bucket")
+	some r in lib.planned_by_type.aws_s3_bucket
 	r.values.acl in {"public-read", "public-read-write", "authenticated-read"}
 	v := lib.violation(rego.metadata.rule(), r.address, sprintf("canned ACL %q makes the bucket public", [r.values.acl]))
 }
@@ -53,8 +60,10 @@ deny contains v if {
 #     set block_public_acls, block_public_policy, ignore_public_acls and restrict_public_buckets
 #     to true in public_access_block
 deny contains v if {
-	some r in lib.planned_of("aws_s3_bucket")
-	some i, block in lib.blocks(r.values, "public_access_block")
+	some r in lib.planned_by_type.aws_s3_bucket
+	blocks := r.values.public_access_block
+	is_array(blocks)
+	some i, block in blocks
 	off := [flag |
 		some flag in ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"]
 		object.get(block, flag, false) != true
@@ -76,7 +85,7 @@ deny contains v if {
 #     add public_access_block with block_public_acls, block_public_policy, ignore_public_acls
 #     and restrict_public_buckets set to true
 warn contains v if {
-	some r in lib.planned_of("aws_s3_bucket")
+	some r in lib.planned_by_type.aws_s3_bucket
 	count(lib.blocks(r.values, "public_access_block")) == 0
 	v := lib.violation(rego.metadata.rule(), r.address, "public access is not blocked explicitly (relying on the AWS default)")
 }
@@ -91,9 +100,9 @@ warn contains v if {
 #   severity: high
 #   remediation: set force_destroy = false; empty the bucket deliberately (lifecycle rules or a reviewed job) before deleting it
 deny contains v if {
-	_protected(lib.environment)
-	some r in lib.planned_of("aws_s3_bucket")
+	some r in lib.planned_by_type.aws_s3_bucket
 	r.values.force_destroy == true
+	lib.environment in data.data.security.protected_environments
 	problem := sprintf("force_destroy is true in environment %s", [lib.environment])
 	v := lib.violation(rego.metadata.rule(), r.address, problem)
 }
