@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from gateway.adapters.store.models import (
     ApiToken,
@@ -18,20 +18,30 @@ from gateway.adapters.store.models import (
 )
 from gateway.errors import Conflict, NotFound
 
+_Row = TypeVar("_Row", bound=SQLModel)
+
+
+def _add(session: Session, row: _Row) -> _Row:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _get(session: Session, model: type[_Row], key: str, lock: bool, what: str) -> _Row:
+    """With lock=True the row stays locked (FOR UPDATE on PostgreSQL) until the caller's transaction ends."""
+    stmt = select(model).where(model.id == key)  # type: ignore[attr-defined]
+    row = session.exec(stmt.with_for_update() if lock else stmt).first()
+    if row is None:
+        raise NotFound(f"no {what} with id {key}")
+    return row
+
 
 def add_request(session: Session, *, request: ChangeRequest) -> ChangeRequest:
-    session.add(request)
-    session.flush()
-    return request
+    return _add(session, request)
 
 
 def get_request(session: Session, *, request_id: str, lock: bool = False) -> ChangeRequest:
-    """With lock=True the row stays locked (FOR UPDATE on PostgreSQL) until the caller's transaction ends."""
-    stmt = select(ChangeRequest).where(ChangeRequest.id == request_id)
-    row = session.exec(stmt.with_for_update() if lock else stmt).first()
-    if row is None:
-        raise NotFound(f"no request with id {request_id}")
-    return row
+    return _get(session, ChangeRequest, request_id, lock, "request")
 
 
 def list_requests(
@@ -136,17 +146,11 @@ def committed_monthly(session: Session, *, team: str) -> float:
 
 
 def add_exemption(session: Session, *, exemption: Exemption) -> Exemption:
-    session.add(exemption)
-    session.flush()
-    return exemption
+    return _add(session, exemption)
 
 
 def get_exemption(session: Session, *, exemption_id: str, lock: bool = False) -> Exemption:
-    stmt = select(Exemption).where(Exemption.id == exemption_id)
-    row = session.exec(stmt.with_for_update() if lock else stmt).first()
-    if row is None:
-        raise NotFound(f"no exemption with id {exemption_id}")
-    return row
+    return _get(session, Exemption, exemption_id, lock, "exemption")
 
 
 def list_exemptions(
