@@ -14,9 +14,8 @@ _tagged(_) := [[r, lib.tags(r.values)] |
 	r.type in taggable
 ]
 
-# The checks are functions of the tag map, not of the resource, so resources that share their
-# tags (e.g. the provider's default_tags) share the (memoised) result.
-
+# The checks below are functions of the tag map, not of the resource, so resources that share
+# their tags (e.g. the provider's default_tags) share the (memoised) result.
 # The required tags that tags lacks or leaves empty, in data.data.compliance.required_tags order.
 _missing_tags(tags) := [t |
 	some t in data.data.compliance.required_tags

@@ -19,6 +19,7 @@ import data.gateway.lib
 estimate := input.cost.monthly
 
 # Helpers are functions, not rules, so the package document stays estimate / deny / warn / require_approval.
+# The currency is object.get(input.cost, "currency", "USD").
 
 # METADATA
 # title: Monthly cost above the approval threshold
@@ -121,13 +122,13 @@ _family("aws_db_instance", size) := parts[1] if {
 #     pick a size from an allowed family for the environment, or ask finance to approve the
 #     exception (or governance to extend policies/data/cost.json)
 deny contains v if {
-	# The size attribute whose family data.data.cost.instance_families governs, per resource type.
-	some type, attribute in {"aws_instance": "instance_type", "aws_db_instance": "instance_class"}
-	some r in lib.planned_by_type[type]
+	# attribute: the size attribute whose family data.data.cost.instance_families governs.
+	some r in lib.planned
+	attribute := {"aws_instance": "instance_type", "aws_db_instance": "instance_class"}[r.type]
 	size := r.values[attribute]
 	is_string(size)
-	family := _family(type, size)
-	allowed := object.get(data.data.cost.instance_families, [type, lib.environment], [])
+	family := _family(r.type, size)
+	allowed := object.get(data.data.cost.instance_families, [r.type, lib.environment], [])
 	not family in allowed
 	problem := sprintf("%s %s (family %s) is not allowed in environment %s (allowed: %s)", [
 		attribute, size, family, lib.environment,

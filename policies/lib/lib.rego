@@ -130,11 +130,11 @@ missing_data(paths) := [concat(".", array.concat(["data", "data"], path)) |
 	some path in paths
 	object.get(loaded, path, null) == null
 ] if {
+	# Bound once, outside the loop. data.data itself is undefined when no data file at all was
+	# loaded, and then every path is missing.
 	loaded := data.data
 	is_object(loaded)
 } else := [concat(".", array.concat(["data", "data"], path)) | some path in paths]
-
-# (data.data itself is undefined when no data file at all was loaded: every path is missing.)
 
 # METADATA
 # title: Money
