@@ -136,3 +136,32 @@ def test_replay_applies_exemptions_in_force_and_never_expired_ones(seeded, gatew
         row.expires_at = datetime.now(UTC) - timedelta(minutes=1)
         s.add(row)
     assert rejected_now() == REJECTED
+
+
+def test_a_stored_answer_is_reused_only_while_its_revisions_are_current(tmp_path):
+    from gateway.app import policy_engine
+    from gateway.domain.cost import default_catalog
+    from gateway.domain.identity import Principal
+    from gateway.domain.plan import PlanContext, build_input
+    from gateway.pipeline.replay import StoredInput, replay
+
+    ctx = PlanContext(
+        request_id="r-1", requester=Principal("alice", Role.REQUESTER, ("payments",)),
+        submitted_at="2026-11-27T08:00:00Z", now="2026-11-27T08:00:00Z", catalog=default_catalog(),
+        budget_monthly=5000.0,
+    )  # fmt: skip
+    doc = build_input(request(instance()), ctx)
+    engine = policy_engine(POLICY_DIR, tmp_path / "opa")
+    try:
+        every = [s.name for s in engine.source.sets]
+        answer = engine.evaluator.evaluate_batch(engine.source, [doc], [every])[0]
+        # A stored answer that says "rejected": used as it is while the revisions it cites are current...
+        doctored = {**answer["sets"], "security": {"deny": ["stored: rejected"], "warn": []}}
+        current = StoredInput("r-1", doc, doctored, answer["revisions"])
+        report = replay([current], engine, engine)
+        assert report.outcomes_before == {"rejected": 1}
+        # ...and ignored once a revision differs: then the set is evaluated again.
+        stale = StoredInput("r-1", doc, doctored, {**answer["revisions"], "security": "sha256:older"})
+        assert replay([stale], engine, engine).outcomes_before == {"approved": 1}
+    finally:
+        engine.close()

@@ -252,13 +252,15 @@ def replay(
 ) -> Report:
     """Evaluates every item on both engines and compares the decisions.
 
-    Only what the draft can change is evaluated twice; a shared set is taken from the stored answer when it
-    still holds, else evaluated once (on alternate sides, batch by batch). Batches go to both OPAs at once and
+    A stored answer is used wherever it still holds (the request was decided under the current revisions), so
+    often only the draft's changed sets are evaluated; a set the draft does not change is evaluated at most
+    once (on alternate sides, batch by batch). Batches go to both OPAs at once and
     the next is in flight while this one is folded, so both OPAs and the folding keep the cores busy.
     """
     now = datetime.now(UTC)
     report = Report(baseline=baseline.source.revisions, draft=draft.source.revisions)
     p = plan(baseline.source, draft.source)
+    on_baseline = p.shared + p.baseline_only
     same_definitions = _same_definitions(baseline.source, draft.source)
 
     def evaluate(
@@ -272,11 +274,14 @@ def replay(
     def submit(pool: ThreadPoolExecutor, n: int, chunk: list[StoredInput]) -> tuple[Any, ...]:
         docs = [_with_exemptions(it, exemptions or [], now) for it in chunk]
         stored = [
-            _stored_answers(it, doc, baseline.source, p.shared) for it, doc in zip(chunk, docs, strict=True)
+            _stored_answers(it, doc, baseline.source, on_baseline)
+            for it, doc in zip(chunk, docs, strict=True)
         ]
-        missing = [[s for s in p.shared if s not in st] for st in stored]
-        only_b = [p.baseline_only + (m if n % 2 == 0 else []) for m in missing]
-        only_d = [p.draft_only + (m if n % 2 == 1 else []) for m in missing]
+        only_b, only_d = [], []
+        for st in stored:
+            shared = [s for s in p.shared if s not in st]
+            only_b.append([s for s in p.baseline_only if s not in st] + (shared if n % 2 == 0 else []))
+            only_d.append(p.draft_only + (shared if n % 2 == 1 else []))
         return (
             chunk,
             docs,
@@ -296,12 +301,9 @@ def replay(
                    side_b: Any, side_d: Any) -> None:  # fmt: skip
         sets_b, sets_d = answers(side_b, len(chunk)), answers(side_d, len(chunk))
         for it, doc, st, sb, sd in zip(chunk, docs, stored, sets_b, sets_d, strict=True):
-            shared = {
-                **st,
-                **{n: sb[n] for n in p.shared if n in sb},
-                **{n: sd[n] for n in p.shared if n in sd},
-            }
-            full_b = {**shared, **{n: sb.get(n) for n in p.baseline_only}}
+            known_b = {**st, **sb}
+            shared = {n: known_b[n] if n in known_b else sd[n] for n in p.shared}
+            full_b = {**shared, **{n: known_b.get(n) for n in p.baseline_only}}
             full_d = {**shared, **{n: sd.get(n) for n in p.draft_only}}
             before = fold(baseline.source, {"sets": full_b, "revisions": baseline.source.revisions}, doc, None,
                           doc["exemptions"])  # fmt: skip
