@@ -8,9 +8,11 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import anyio.to_thread
+import httpx
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -18,17 +20,25 @@ from gateway import __version__
 from gateway.adapters.bundle_server import BundleServer
 from gateway.adapters.cloud.client import Cloud
 from gateway.adapters.cloud.sandbox import SandboxCloud
+from gateway.adapters.itsm.servicenow import ServiceNowClient
+from gateway.adapters.itsm.webhooks import WebhookSender
+from gateway.adapters.oidc import OidcVerifier
 from gateway.adapters.opa import OpaClient
 from gateway.adapters.opa_process import LocalOpa
 from gateway.adapters.policy_source import PolicySource, PolicyWatcher, load_policy_source
 from gateway.adapters.store.db import Database
-from gateway.api import audit, errors, exemptions, requests, system
+from gateway.api import audit, errors, exemptions, itsm, requests, system, webhooks
 from gateway.api.middleware import TimingAndLabel
+from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.cost import default_catalog
+from gateway.pipeline.approve import Approvals
+from gateway.pipeline.deliver import Backoff, Dispatcher
 from gateway.pipeline.evaluate import Evaluator
 from gateway.pipeline.execute import Executor
+from gateway.pipeline.idempotency import Idempotency
 from gateway.pipeline.replay import Engine
 from gateway.pipeline.runner import Runner
+from gateway.pipeline.scheduler import Scheduler
 from gateway.pipeline.validate import Validator
 from gateway.services import Services
 from gateway.settings import Settings
@@ -36,8 +46,36 @@ from gateway.settings import Settings
 log = logging.getLogger("gateway")
 
 
-def build_services(settings: Settings) -> Services:
+def _oidc(settings: Settings) -> OidcVerifier | None:
+    if not settings.oidc_jwks:
+        return None
+    return OidcVerifier(
+        settings.oidc_jwks, issuer=settings.oidc_issuer, audience=settings.oidc_audience,
+        subject_claim=settings.oidc_subject_claim, groups_claim=settings.oidc_groups_claim,
+        role_claim=settings.oidc_role_claim, default_role=settings.oidc_default_role,
+        leeway_seconds=settings.oidc_leeway_seconds,
+    )  # fmt: skip
+
+
+def _dispatcher(settings: Settings, db: Database, clock: Clock, http: httpx.Client) -> Dispatcher:
+    servicenow = None
+    if settings.servicenow_url:
+        servicenow = ServiceNowClient(
+            base_url=settings.servicenow_url, http=http, user=settings.servicenow_user,
+            password=settings.servicenow_password, token=settings.servicenow_token,
+        )  # fmt: skip
+    backoff = Backoff(
+        base_seconds=settings.outbox_backoff_seconds, max_seconds=settings.outbox_backoff_max_seconds,
+        max_attempts=settings.outbox_max_attempts,
+    )  # fmt: skip
+    return Dispatcher(
+        db=db, clock=clock, webhooks=WebhookSender(http), servicenow=servicenow, backoff=backoff
+    )
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Starts what the settings ask for: local OPA unless GATEWAY_OPA_URL, the sandbox unless GATEWAY_CLOUD=aws."""
+    clock = clock or SystemClock()
     closers: list[Callable[[], None]] = []
     try:
         servers: list[BundleServer] = []
@@ -71,6 +109,12 @@ def build_services(settings: Settings) -> Services:
             endpoint = sandbox.start()
             closers.append(sandbox.stop)
         cloud = Cloud(label=settings.cloud, endpoint_url=endpoint)
+        oidc = _oidc(settings)
+        if oidc is not None:
+            closers.append(oidc.close)
+        # One pooled client for every outgoing delivery (webhooks, ServiceNow).
+        http = httpx.Client(timeout=settings.outbox_timeout_seconds, follow_redirects=False)
+        closers.append(http.close)
     except BaseException:
         for fn in reversed(closers):
             fn()
@@ -86,9 +130,20 @@ def build_services(settings: Settings) -> Services:
         catalog=default_catalog(),
         source=current_source,
         cloud_label=settings.cloud,
+        clock=clock,
     )
-    return Services(settings=settings, db=db, opa=opa, cloud=cloud, runner=runner, source=current_source,
-                    watcher=watcher, closers=closers)  # fmt: skip
+    approvals = Approvals(db=db, clock=clock, vote_expiry=timedelta(hours=settings.approval_expiry_hours))
+    scheduler = Scheduler(
+        db=db, runner=runner, approvals=approvals, clock=clock,
+        pending_expiry=timedelta(hours=settings.pending_expiry_hours),
+        idempotency_ttl=timedelta(hours=settings.idempotency_key_hours),
+    )  # fmt: skip
+    idempotency = Idempotency(db=db, clock=clock, ttl=timedelta(hours=settings.idempotency_key_hours))
+    return Services(
+        settings=settings, db=db, opa=opa, cloud=cloud, runner=runner, approvals=approvals, scheduler=scheduler,
+        idempotency=idempotency, dispatcher=_dispatcher(settings, db, clock, http), clock=clock,
+        source=current_source, watcher=watcher, oidc=oidc, closers=closers,
+    )  # fmt: skip
 
 
 def policy_engine(policy_dir: Path, work_dir: Path, opa_binary: str | None = None) -> Engine:
@@ -124,19 +179,20 @@ def bundle_publisher(policy_dir: Path, addr: str) -> tuple[PolicyWatcher, Callab
     return watcher, server.close
 
 
-async def _retry_received(svc: Services) -> None:
-    """Requests accepted while OPA was down are evaluated as soon as it answers again."""
+async def _every(seconds: float, work: Callable[[], int], what: str) -> None:
+    """Runs due work forever; one failure is logged and the loop goes on."""
     while True:
-        await asyncio.sleep(svc.settings.retry_interval_seconds)
+        await asyncio.sleep(seconds)
         try:
-            n = await run_in_threadpool(svc.runner.retry_received)
+            n = await run_in_threadpool(work)
             if n:
-                log.info("evaluated %d request(s) accepted while the policy engine was unavailable", n)
+                log.info("%s: %d", what, n)
         except Exception:
-            log.exception("retrying received requests failed")
+            log.exception("%s failed", what)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """`clock` is for tests that move time (windows, expiries, retries); the system clock otherwise."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -145,16 +201,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # process); forty threads only queue on the GIL and the database write lock and inflate latency.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         sys.setswitchinterval(0.001)
-        svc = await run_in_threadpool(build_services, settings)
+        svc = await run_in_threadpool(build_services, settings, clock)
         app.state.services = svc
         log.warning("governance-gateway %s ready (cloud=%s)", __version__, settings.cloud)
-        task = asyncio.create_task(_retry_received(svc))
+        # Deliveries get their own loop: a slow receiver must not hold back change windows and expiries.
+        tasks = [
+            asyncio.create_task(_every(settings.tick_seconds, svc.scheduler.tick, "due requests moved")),
+            asyncio.create_task(_every(settings.tick_seconds, svc.dispatcher.deliver_due, "deliveries sent")),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await run_in_threadpool(svc.close)
 
     app = FastAPI(
@@ -164,7 +225,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for router in (requests.router, exemptions.router, audit.router, system.router):
+    for router in (
+        requests.router,
+        exemptions.router,
+        itsm.router,
+        webhooks.router,
+        audit.router,
+        system.router,
+    ):
         app.include_router(router)
 
     app.add_middleware(TimingAndLabel, sandbox=settings.sandbox)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway import render
 from gateway.adapters.opa_process import free_port
 from gateway.app import create_app
 from gateway.client import GatewayClient
+from gateway.domain.clock import Clock, SystemClock, rfc3339
 from gateway.domain.identity import Role
 from gateway.pipeline import tokens
 from gateway.settings import PROJECT_ROOT, Settings
@@ -30,7 +32,17 @@ def load_example(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((EXAMPLES / name).read_text()))
 
 
-def run_demo(console: Console, data_dir: Path = Path("var/demo")) -> int:
+def with_open_window(doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The example's change window moved to start now, so the demo executes it instead of scheduling it."""
+    change = doc.get("change") or {}
+    if "window" in change:
+        start = now.replace(microsecond=0) - timedelta(minutes=1)
+        change["window"] = {"start": rfc3339(start), "end": rfc3339(start + timedelta(hours=2))}
+    return doc
+
+
+def run_demo(console: Console, data_dir: Path = Path("var/demo"), clock: Clock | None = None) -> int:
+    clock = clock or SystemClock()
     shutil.rmtree(data_dir, ignore_errors=True)
     settings = Settings(
         data_dir=data_dir, database_url=None, opa_url=None, cloud="sandbox", aws_endpoint_url=None
@@ -39,7 +51,7 @@ def run_demo(console: Console, data_dir: Path = Path("var/demo")) -> int:
         "[bold]governance-gateway demo[/]\nSQLite under var/demo, a local OPA with ./policies, "
         "and the [bold yellow]sandbox[/] cloud (an in-process moto server: nothing real is created).",
     ))  # fmt: skip
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -61,7 +73,7 @@ def run_demo(console: Console, data_dir: Path = Path("var/demo")) -> int:
         )
 
         results = []
-        for doc in map(load_example, DEMO_FILES):
+        for doc in (with_open_window(load_example(name), clock.now()) for name in DEMO_FILES):
             with console.status(f"alice submits: {doc['title']}"):
                 results.append(alice.submit(doc))
         console.print(render.requests_table(results, title="1. alice submits three requests"))

@@ -24,8 +24,6 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     data_dir: Path = Path("var")
     retry_after_seconds: int = 5
-    # How often the gateway retries requests that are still `received` (policy engine was down).
-    retry_interval_seconds: float = 5.0
     # Serve policy bundles at host:port for an external OPA (GATEWAY_OPA_URL); the local OPA always gets its own.
     bundle_addr: str | None = None
     # How long a decision waits for OPA to activate an edited policy before failing closed.
@@ -33,6 +31,37 @@ class Settings(BaseSettings):
     exemption_max_days: int = 90
     # Threads that run request handlers (sync code: database, OPA client, boto3).
     worker_threads: int = 8
+
+    # Approvals: a vote counts for this long; a request still waiting this long becomes `expired`.
+    approval_expiry_hours: float = 72.0
+    pending_expiry_hours: float = 168.0
+    # Idempotency-Key records are kept this long (the IETF draft suggests 24 hours).
+    idempotency_key_hours: float = 24.0
+    # How often the background loops run due work: requests still `received` (OPA was down), change windows,
+    # expiries, and outbox deliveries.
+    tick_seconds: float = 2.0
+
+    # OIDC: JWT bearer tokens checked against a JWKS (a file path or an http(s) URL).
+    oidc_jwks: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_subject_claim: str = "sub"
+    oidc_groups_claim: str = "groups"
+    # The claim holding the gateway role; without it (or the claim) a principal gets oidc_default_role.
+    oidc_role_claim: str = "gateway_role"
+    oidc_default_role: str = "requester"
+    oidc_leeway_seconds: int = 30
+
+    # ServiceNow: the instance whose change_request records the gateway updates (Table API).
+    servicenow_url: str | None = None
+    servicenow_user: str | None = None
+    servicenow_password: str | None = None
+    servicenow_token: str | None = None
+    # Outbox deliveries (webhooks, ServiceNow): attempts before giving up, and the backoff between them.
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: float = 5.0
+    outbox_backoff_max_seconds: float = 3600.0
+    outbox_timeout_seconds: float = 10.0
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

@@ -23,6 +23,7 @@ from gateway.app import create_app
 from gateway.domain.identity import Role
 from gateway.pipeline import tokens
 from gateway.settings import PROJECT_ROOT, Settings
+from tests.clock import ManualClock
 
 POLICY_DIR = PROJECT_ROOT / "policies"
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
@@ -73,7 +74,7 @@ def settings(tmp_path: Path, database_url: str, opa_url: str, sandbox_url: str) 
         policy_dir=POLICY_DIR,
         cloud="sandbox",
         aws_endpoint_url=sandbox_url,
-        retry_interval_seconds=3600,
+        tick_seconds=3600,  # tests run due work themselves (scheduler.tick, dispatcher.deliver_due)
     )
 
 
@@ -95,14 +96,19 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway(settings: Settings) -> Iterator[Gateway]:
-    with TestClient(create_app(settings)) as client:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def gateway(settings: Settings, clock: ManualClock) -> Iterator[Gateway]:
+    with TestClient(create_app(settings, clock=clock)) as client:
         yield Gateway(client)
 
 
 @pytest.fixture
 def alice(gateway: Gateway) -> dict[str, str]:
-    return gateway.token("alice", Role.REQUESTER, ["payments"])
+    return gateway.token("alice", Role.REQUESTER, ["payments", "analytics"])
 
 
 @pytest.fixture

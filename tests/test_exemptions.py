@@ -3,19 +3,21 @@ on the ledger."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from gateway.adapters.store import repositories as repo
 from gateway.domain.identity import Role
+from tests.clock import DEFAULT_NOW
 from tests.factories import request, security_group
 
 RULE = "security/sg_admin_port_open_to_world"
 
 
 def _later(**kw: float) -> str:
-    return (datetime.now(UTC) + timedelta(**kw)).isoformat().replace("+00:00", "Z")
+    """Relative to the gateway's (test) clock, which expiry is checked against."""
+    return (DEFAULT_NOW + timedelta(**kw)).isoformat().replace("+00:00", "Z")
 
 
 def _spec(**over: object) -> dict:
@@ -76,7 +78,7 @@ def test_an_expired_exemption_never_applies(gateway, admins, alice):
     eid = _grant(gateway, admins)
     with gateway.services.db.unit_of_work() as s:  # time passes
         row = repo.get_exemption(s, exemption_id=eid)
-        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        row.expires_at = DEFAULT_NOW - timedelta(seconds=1)
         s.add(row)
 
     body = gateway.submit(_ssh(), alice).json()

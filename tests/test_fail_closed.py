@@ -32,7 +32,7 @@ def test_request_survives_an_opa_outage_and_is_evaluated_when_it_returns(setting
     app = create_app(settings.model_copy(update={"opa_url": opa.url}))
     with TestClient(app) as client:
         alice = {"Authorization": "Bearer " + tokens.create(app.state.services.db, name="alice",
-                                                             role=Role.REQUESTER, groups=[])}  # fmt: skip
+                                                             role=Role.REQUESTER, groups=["payments"])}  # fmt: skip
         opa.stop()
 
         r = client.post("/v1/requests", json=request(instance()), headers=alice)
@@ -57,14 +57,14 @@ def test_background_retry_evaluates_received_requests(settings, own_opa):
     opa, paths = own_opa
     app = create_app(settings.model_copy(update={"opa_url": opa.url}))
     with TestClient(app) as client:
-        runner = app.state.services.runner
+        scheduler = app.state.services.scheduler
         alice = {"Authorization": "Bearer " + tokens.create(app.state.services.db, name="alice",
-                                                             role=Role.REQUESTER, groups=[])}  # fmt: skip
+                                                             role=Role.REQUESTER, groups=["payments"])}  # fmt: skip
         opa.stop()
         rid = client.post("/v1/requests", json=request(instance()), headers=alice).json()["request_id"]
-        assert runner.retry_received() == 0
+        assert scheduler.tick() == 0
         opa.start(revisions=paths)
-        assert runner.retry_received() == 1
+        assert scheduler.tick() == 1
         assert client.get(f"/v1/requests/{rid}", headers=alice).json()["state"] == "succeeded"
 
 
@@ -94,7 +94,10 @@ def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(se
     app = create_app(settings.model_copy(update={"opa_url": opa.url}))
     with TestClient(app) as client:
         db = app.state.services.db
-        alice = {"Authorization": "Bearer " + tokens.create(db, name="alice", role=Role.REQUESTER, groups=[])}
+        alice = {
+            "Authorization": "Bearer "
+            + tokens.create(db, name="alice", role=Role.REQUESTER, groups=["payments"])
+        }
         bob = {
             "Authorization": "Bearer " + tokens.create(db, name="bob", role=Role.APPROVER, groups=["finance"])
         }
@@ -109,6 +112,6 @@ def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(se
         held = client.get(f"/v1/requests/{rid}", headers=alice).json()
         assert held["state"] == "approved" and held["outputs"] == {}
         opa.start(revisions=paths)
-        assert app.state.services.runner.retry_received() == 1
+        assert app.state.services.scheduler.tick() == 1
         done = client.get(f"/v1/requests/{rid}", headers=alice).json()
         assert done["state"] == "succeeded" and len(done["outputs"]) == 4

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from gateway.adapters.store import repositories as repo
 from gateway.cli import app as cli
-from gateway.domain.identity import Role
+from gateway.domain.identity import Role, Visibility
+from tests.clock import DEFAULT_NOW
 from tests.conftest import POLICY_DIR
 from tests.factories import expensive, instance, request, security_group
 
@@ -88,7 +89,10 @@ def test_replay_reports_the_flips_of_a_policy_change(seeded, draft, tmp_path):
     # Each pending request has four m5 instances: four new violations apiece.
     assert report["violations_by_rule"]["new"] == {"security/draft_no_m5": 4 * PENDING}
     with seeded.services.db.read() as s:
-        approved_cost = sum(r.cost_monthly for r in repo.list_requests(s, state="succeeded", limit=1000))
+        approved_cost = sum(
+            r.cost_monthly
+            for r in repo.list_requests(s, visible=Visibility(everything=True), state="succeeded", limit=1000)
+        )
     assert approved_cost > 0
     assert report["approved_cost_monthly"]["change"] == pytest.approx(-approved_cost, abs=0.05)
     assert report["changed_bundles"] == ["cost", "security"]
@@ -111,14 +115,15 @@ def test_replay_markdown_and_exported_requests_for_policy_repo_ci(seeded, draft,
     assert f"| pending_approval -> rejected | {PENDING} |" in text
     assert f"| `security/draft_no_m5` | {4 * PENDING} | 0 |" in text
 
-    future = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    future = (DEFAULT_NOW + timedelta(days=1)).date().isoformat()  # requests carry the test clock's time
     r = runner.invoke(
         cli, ["policy", "replay", "--policies", str(draft), "--since", future, "--format", "json"]
     )
     assert r.exit_code == 0 and json.loads(r.stdout)["total"] == 0
 
 
-def test_replay_applies_exemptions_in_force_and_never_expired_ones(seeded, gateway, tmp_path):
+def test_replay_applies_exemptions_in_force_and_never_expired_ones(seeded, gateway, clock, tmp_path):
+    clock.set(datetime.now(UTC))  # replay reads exemptions at the real time
     admin, approver = gateway.token("root", Role.ADMIN), gateway.token("lead", Role.APPROVER)
     spec = {"rule": "security/sg_admin_port_open_to_world", "team": "payments", "reason": "replay test exemption",
             "ticket": "CHG0040002", "expires_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()}  # fmt: skip

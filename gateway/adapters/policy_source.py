@@ -39,6 +39,11 @@ class PolicySource:
     def profiles(self) -> set[str]:
         return {s.profile for s in self.sets}
 
+    @property
+    def assignment_groups(self) -> dict[str, str]:
+        """ServiceNow assignment group (name or sys_id) -> gateway team."""
+        return dict(self.data.get("itsm", {}).get("servicenow", {}).get("assignment_groups", {}))
+
     def budget_for(self, team: str) -> float:
         teams = self.data.get("teams", {})
         return float(teams.get("budgets", {}).get(team, teams.get("default_budget_monthly", 0.0)))
@@ -82,10 +87,12 @@ def load_policy_source(root: Path) -> PolicySource:
         bundles = build_bundles(root, sets)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidRequest(f"policy directory {root}: {exc}") from None
+    # The policy data the gateway itself reads (budgets; ServiceNow assignment groups to teams).
     data: dict[str, Any] = {}
-    teams = root / "data" / "teams.json"
-    if teams.is_file():
-        data.update(json.loads(teams.read_text()))
+    for name in ("teams.json", "itsm.json"):
+        path = root / "data" / name
+        if path.is_file():
+            data.update(json.loads(path.read_text()))
     return PolicySource(root=root, sets=sets, bundles=bundles, data=data, fingerprint=stamp)
 
 

@@ -8,7 +8,7 @@ import orjson
 import yaml
 from fastapi import Request
 
-from gateway.domain.identity import Principal, Role
+from gateway.domain.identity import TOKEN_PREFIX, Principal, Role
 from gateway.errors import Forbidden, InvalidRequest, Unauthenticated
 from gateway.pipeline import tokens
 
@@ -29,7 +29,12 @@ def principal(request: Request) -> Principal:
         raise Unauthenticated(
             "send `Authorization: Bearer <token>` (create one with `govgate tokens create`)"
         )
-    return tokens.authenticate(services(request).db, token.strip())
+    token = token.strip()
+    svc = services(request)
+    # Local tokens carry a recognisable prefix; anything else is a JWT when OIDC is configured.
+    if token.startswith(TOKEN_PREFIX) or svc.oidc is None:
+        return tokens.authenticate(svc.db, token)
+    return svc.oidc.verify(token)
 
 
 def require(p: Principal, roles: frozenset[Role], action: str) -> None:

@@ -23,12 +23,18 @@ def problem(request: Request, status: int, title: str, detail: str, slug: str, *
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GatewayError)
+def problem_body(path: str, exc: GatewayError) -> dict[str, Any]:
+    """The problem document for a GatewayError (also what an Idempotency-Key replay sends again)."""
     extra: dict[str, Any] = dict(exc.extra)
     if exc.errors:
         extra["errors"] = exc.errors
-    resp = problem(request, exc.status, exc.title, exc.detail, exc.type_slug, **extra)
+    return {"type": PROBLEM_BASE + exc.type_slug, "title": exc.title, "status": exc.status, "detail": exc.detail,
+            "instance": path, **extra}  # fmt: skip
+
+
+def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    resp = JSONResponse(problem_body(request.url.path, exc), status_code=exc.status, media_type=PROBLEM_JSON)
     if isinstance(exc, Unavailable):
         # Fail closed, and say when to come back.
         resp.headers["Retry-After"] = str(request.app.state.settings.retry_after_seconds)

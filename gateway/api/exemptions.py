@@ -29,7 +29,7 @@ class RevokeIn(BaseModel):
 
 def _view(svc: Services, exemption_id: str) -> dict[str, Any]:
     with svc.db.read() as s:
-        return exemptions.view(repo.get_exemption(s, exemption_id=exemption_id))
+        return exemptions.view(repo.get_exemption(s, exemption_id=exemption_id), svc.clock.now())
 
 
 @router.post("", status_code=201)
@@ -37,7 +37,9 @@ def create(
     response: Response, doc: Any = Depends(body), who: Principal = Depends(principal),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
-    eid = exemptions.create(svc.db, body=doc, principal=who, max_days=svc.settings.exemption_max_days)
+    eid = exemptions.create(
+        svc.db, body=doc, principal=who, max_days=svc.settings.exemption_max_days, now=svc.clock.now()
+    )
     response.headers["Location"] = f"/v1/exemptions/{eid}"
     return _view(svc, eid)
 
@@ -51,7 +53,9 @@ def list_exemptions(
 ) -> dict[str, Any]:
     stored = "active" if status == "expired" else status
     with svc.db.read() as s:
-        rows = [exemptions.view(e) for e in repo.list_exemptions(s, team=team, status=stored)]
+        rows = [
+            exemptions.view(e, svc.clock.now()) for e in repo.list_exemptions(s, team=team, status=stored)
+        ]
     return {"items": [r for r in rows if status is None or r["status"] == status]}
 
 
@@ -68,8 +72,9 @@ def decide(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     exemptions.decide(
-        svc.db, exemption_id=exemption_id, principal=who, verdict=vote.verdict, comment=vote.comment
-    )
+        svc.db, exemption_id=exemption_id, principal=who, verdict=vote.verdict, comment=vote.comment,
+        now=svc.clock.now(),
+    )  # fmt: skip
     return _view(svc, exemption_id)
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.adapters.store.models import Approval, ChangeRequest
+from gateway.domain.clock import aware, rfc3339
 
 
-def request_view(req: ChangeRequest, votes: list[Approval]) -> dict[str, Any]:
+def request_view(
+    req: ChangeRequest, votes: list[Approval], *, now: datetime, vote_expiry: timedelta
+) -> dict[str, Any]:
+    """`votes` are those on the current content; each says until when it counts."""
+    window = None
+    if req.window_start and req.window_end:
+        window = {"start": rfc3339(aware(req.window_start)), "end": rfc3339(aware(req.window_end))}
     return {
         "id": req.id,
         "state": req.state,
@@ -15,11 +23,14 @@ def request_view(req: ChangeRequest, votes: list[Approval]) -> dict[str, Any]:
         "team": req.team,
         "environment": req.environment,
         "requester": req.requester,
+        "on_behalf_of": req.on_behalf_of,
         "cloud": req.cloud,
         "sandbox": req.cloud == "sandbox",
         "created_at": req.created_at.isoformat(),
         "updated_at": req.updated_at.isoformat(),
         "content_hash": req.content_hash,
+        "window": window,
+        "review": req.review,
         "decision": req.decision,
         "approvals": [
             {
@@ -27,7 +38,9 @@ def request_view(req: ChangeRequest, votes: list[Approval]) -> dict[str, Any]:
                 "group": v.group,
                 "verdict": v.verdict,
                 "comment": v.comment,
-                "at": v.created_at.isoformat(),
+                "at": rfc3339(aware(v.created_at)),
+                "expires_at": rfc3339(aware(v.created_at) + vote_expiry),
+                "counts": now - aware(v.created_at) < vote_expiry,
             }
             for v in votes
         ],

@@ -29,6 +29,10 @@ class RequiredApproval(BaseModel):
     reason: str
     # Set when the approval overrides a soft-mandatory violation: the approver must give a justification.
     override: bool = False
+    # Policy allows one person's vote to count for this group and another shared group of the same request.
+    shared: bool = False
+    # An expedited path (emergency changes: the ECAB): when policy asks for one, it replaces every other approval.
+    expedite: bool = False
 
 
 class Cost(BaseModel):
@@ -107,16 +111,21 @@ def decide(
     approvals: dict[str, RequiredApproval] = {}
     rejected = False
 
-    def need(group: str, count: int, reason: str, override: bool = False) -> None:
+    def need(group: str, count: int, reason: str, override: bool = False, **flags: bool) -> None:
         have = approvals.get(group)
         if have is None:
-            approvals[group] = RequiredApproval(group=group, count=count, reason=reason, override=override)
+            approvals[group] = RequiredApproval(
+                group=group, count=count, reason=reason, override=override, **flags
+            )
         else:
             approvals[group] = RequiredApproval(
                 group=group,
                 count=max(have.count, count),
                 reason=have.reason if reason in have.reason else f"{have.reason}; {reason}",
                 override=have.override or override,
+                # Sharing must be allowed by every rule that asks for the group.
+                shared=have.shared and flags.get("shared", False),
+                expedite=have.expedite or flags.get("expedite", False),
             )
 
     for r in results:
@@ -140,18 +149,39 @@ def decide(
             warnings.append(_violation(ps, item, "advisory").model_copy(update={"enforcement": "advisory"}))
         for item in r.result.get("require_approval") or []:
             if isinstance(item, dict) and item.get("group"):
-                need(str(item["group"]), int(item.get("count", 1)), str(item.get("reason", ps.name)))
+                flags = {k: item.get(k) is True for k in ("shared", "expedite")}
+                need(str(item["group"]), int(item.get("count", 1)), str(item.get("reason", ps.name)), **flags)
 
-    outcome: Outcome = "rejected" if rejected else ("pending_approval" if approvals else "approved")
+    required = _expedited(list(approvals.values()))
+    outcome: Outcome = "rejected" if rejected else ("pending_approval" if required else "approved")
     return Decision(
         outcome=outcome,
         violations=violations,
         warnings=warnings,
         exempted=exempted,
-        required_approvals=[] if rejected else list(approvals.values()),
+        required_approvals=[] if rejected else required,
         cost=cost,
         policy_revisions=revisions
         if revisions is not None
         else {r.policy_set.name: r.revision for r in results},
         decision_id=decision_id,
     )
+
+
+def _expedited(required: list[RequiredApproval]) -> list[RequiredApproval]:
+    """An expedited group (the ECAB for emergency changes) stands in for every other approval. It inherits their
+    override duty, so the justification for waiving a soft-mandatory violation is still given."""
+    fast = [a for a in required if a.expedite]
+    if not fast:
+        return required
+    others = [a for a in required if not a.expedite]
+    if not others:
+        return fast
+    reasons = "; ".join(a.reason for a in others)
+    override = any(a.override for a in others)
+    return [
+        a.model_copy(
+            update={"reason": f"{a.reason} (in place of: {reasons})", "override": a.override or override}
+        )
+        for a in fast
+    ]

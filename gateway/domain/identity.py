@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from gateway.errors import Forbidden
+
 TOKEN_PREFIX = "ggw_"
 
 
@@ -21,6 +23,8 @@ class Role(StrEnum):
 SUBMITTERS = frozenset({Role.REQUESTER, Role.ADMIN, Role.INTEGRATION})
 APPROVERS = frozenset({Role.APPROVER, Role.ADMIN})
 AUDITORS = frozenset({Role.AUDITOR, Role.ADMIN})
+# Roles that read every request; a requester reads its teams' requests, an integration those it submitted.
+READ_ALL = frozenset({Role.APPROVER, Role.AUDITOR, Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,36 @@ def new_token() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_team(principal: Principal, team: str) -> None:
+    """A requester submits only for a team it belongs to (its groups); admins and integrations for any team."""
+    if principal.role == Role.REQUESTER and team not in principal.groups:
+        raise Forbidden(
+            f"{principal.id} is not a member of team '{team}' and cannot submit for it",
+            errors=[
+                {
+                    "pointer": "/team",
+                    "detail": f"not one of your teams: {', '.join(principal.groups) or 'none'}",
+                }
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which requests a principal may read: everything, or its teams' and its own."""
+
+    everything: bool
+    teams: tuple[str, ...] = ()
+    principal: str = ""
+
+    def allows(self, *, team: str, requester: str) -> bool:
+        return self.everything or requester == self.principal or team in self.teams
+
+
+def visibility(principal: Principal) -> Visibility:
+    if principal.role in READ_ALL:
+        return Visibility(everything=True)
+    teams = principal.groups if principal.role == Role.REQUESTER else ()
+    return Visibility(everything=False, teams=tuple(teams), principal=principal.id)

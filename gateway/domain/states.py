@@ -11,6 +11,8 @@ class State(StrEnum):
     RECEIVED = "received"
     PENDING_APPROVAL = "pending_approval"
     APPROVED = "approved"
+    # Approved, waiting for its change window to open.
+    SCHEDULED = "scheduled"
     REJECTED = "rejected"
     EXPIRED = "expired"
     EXECUTING = "executing"
@@ -20,13 +22,33 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
-OPEN_STATES = frozenset({State.RECEIVED, State.PENDING_APPROVAL, State.APPROVED})
+OPEN_STATES = frozenset({State.RECEIVED, State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED})
+# A request's content may change (and earlier votes become void) only before it is approved.
+AMENDABLE_STATES = frozenset({State.RECEIVED, State.PENDING_APPROVAL})
 
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.RECEIVED: frozenset({State.REJECTED, State.PENDING_APPROVAL, State.APPROVED, State.CANCELLED}),
-    State.PENDING_APPROVAL: frozenset({State.APPROVED, State.REJECTED, State.EXPIRED, State.CANCELLED}),
+    # received -> received: amended while policy had not run yet.
+    State.RECEIVED: frozenset(
+        {State.RECEIVED, State.REJECTED, State.PENDING_APPROVAL, State.APPROVED, State.CANCELLED}
+    ),
+    # Back to received: amended, and evaluated again.
+    State.PENDING_APPROVAL: frozenset(
+        {State.APPROVED, State.REJECTED, State.EXPIRED, State.CANCELLED, State.RECEIVED}
+    ),
     # The re-check right before execution may send an approved request back or reject it.
-    State.APPROVED: frozenset({State.EXECUTING, State.PENDING_APPROVAL, State.REJECTED, State.CANCELLED}),
+    State.APPROVED: frozenset(
+        {
+            State.EXECUTING,
+            State.SCHEDULED,
+            State.EXPIRED,
+            State.PENDING_APPROVAL,
+            State.REJECTED,
+            State.CANCELLED,
+        }
+    ),
+    State.SCHEDULED: frozenset(
+        {State.EXECUTING, State.EXPIRED, State.PENDING_APPROVAL, State.REJECTED, State.CANCELLED}
+    ),
     State.EXECUTING: frozenset({State.SUCCEEDED, State.FAILED}),
     State.SUCCEEDED: frozenset({State.RETIRED}),
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -47,8 +47,8 @@ def plan_context(
     submitted_at: str,
     catalog: Catalog,
     source: PolicySource,
+    now: datetime,
 ) -> PlanContext:
-    now = datetime.now(UTC)
     return PlanContext(
         request_id=request_id,
         requester=requester,

@@ -55,26 +55,31 @@ def _pointer_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-def create(db: Database, *, body: Any, principal: Principal, max_days: int) -> str:
+def create(db: Database, *, body: Any, principal: Principal, max_days: int, now: datetime) -> str:
     if principal.role != Role.ADMIN:
         raise Forbidden("only an admin may request an exemption")
     try:
         spec = ExemptionCreate.model_validate(body)
     except ValidationError as exc:
         raise InvalidRequest("the exemption is not valid", errors=_pointer_errors(exc)) from None
-    problem = check_expiry(spec.expires_at, datetime.now(UTC), max_days)
+    problem = check_expiry(spec.expires_at, now, max_days)
     if problem:
         raise InvalidRequest(problem, errors=[{"pointer": "/expires_at", "detail": problem}])
     eid = "exm-" + uuid.uuid4().hex[:12]
     with db.unit_of_work() as s:
         e = repo.add_exemption(
-            s, exemption=Exemption(id=eid, status="pending", granted_by=principal.id, **spec.model_dump())
+            s,
+            exemption=Exemption(
+                id=eid, status="pending", granted_by=principal.id, created_at=now, **spec.model_dump()
+            ),
         )
         ledger.append(s, type="exemption.requested", actor=principal.id, data=record_of(e))
     return eid
 
 
-def decide(db: Database, *, exemption_id: str, principal: Principal, verdict: str, comment: str) -> None:
+def decide(
+    db: Database, *, exemption_id: str, principal: Principal, verdict: str, comment: str, now: datetime
+) -> None:
     """The second approver: not the admin who asked, with an approving role."""
     if principal.role not in APPROVERS:
         raise Forbidden(f"role '{principal.role}' cannot approve exemptions")
@@ -86,7 +91,6 @@ def decide(db: Database, *, exemption_id: str, principal: Principal, verdict: st
         raise InvalidRequest(
             "a rejection needs a comment", errors=[{"pointer": "/comment", "detail": "empty"}]
         )
-    now = datetime.now(UTC)
     with db.unit_of_work() as s:
         e = repo.get_exemption(s, exemption_id=exemption_id, lock=True)
         if e.status != "pending":

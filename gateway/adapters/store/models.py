@@ -22,6 +22,13 @@ class ChangeRequestBase(SQLModel):
     cloud: str
     cost_monthly: float = 0.0
     error: str | None = None
+    # The person an integration submitted for (ServiceNow's requested_by): never an approver of it either.
+    on_behalf_of: str | None = None
+    # change.window, when given: executed only inside it.
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    # Emergency changes: "pending" until someone reviews them after implementation, then "done".
+    review: str | None = Field(default=None, index=True)
 
 
 class ChangeRequest(ChangeRequestBase, table=True):
@@ -36,11 +43,14 @@ class ChangeRequest(ChangeRequestBase, table=True):
     outputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+    # When the request last started waiting for approval (pending requests expire from here).
+    pending_since: datetime | None = None
 
 
 class Approval(SQLModel, table=True):
+    """One vote. Only votes for the request's current content hash, younger than the expiry, count."""
+
     __tablename__ = "approvals"
-    __table_args__ = (UniqueConstraint("request_id", "principal"),)
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(index=True, foreign_key="change_requests.id")
@@ -126,3 +136,88 @@ class Exemption(SQLModel, table=True):
     decided_at: datetime | None = None
     comment: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """POST /v1/requests with an Idempotency-Key: the first response, replayed for the same key and body."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal: str
+    key: str
+    fingerprint: str
+    status: str = "in_flight"  # in_flight | done
+    response_status: int | None = None
+    response_body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    request_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ItsmLink(SQLModel, table=True):
+    """A gateway request created from an ITSM record, and the record it updates on every state change."""
+
+    __tablename__ = "itsm_links"
+    __table_args__ = (UniqueConstraint("system", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(index=True, foreign_key="change_requests.id")
+    system: str  # servicenow
+    external_id: str  # sys_id
+    number: str | None = None
+    requested_by: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    record_hash: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    __tablename__ = "webhook_subscriptions"
+
+    id: str = Field(primary_key=True)
+    url: str
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret: str
+    description: str = ""
+    created_by: str
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to another system, written in the same transaction as the change it reports, so a crash can
+    neither lose it nor send it for a change that never committed."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    msg_id: str = Field(unique=True)
+    kind: str  # webhook | servicenow
+    target: str  # subscription id, or the ServiceNow sys_id
+    # Messages with the same ordering key are delivered one at a time, oldest first (ServiceNow state updates).
+    ordering_key: str | None = Field(default=None, index=True)
+    event_type: str
+    request_id: str | None = Field(default=None, index=True)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", index=True)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """The delivery log: one row per attempt."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(index=True, foreign_key="outbox.id")
+    attempt: int
+    at: datetime = Field(default_factory=utcnow)
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    duration_ms: float = 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
 from gateway.adapters.store.models import (
@@ -16,6 +16,7 @@ from gateway.adapters.store.models import (
     InventoryResource,
     utcnow,
 )
+from gateway.domain.identity import Visibility
 from gateway.errors import Conflict, NotFound
 
 _Row = TypeVar("_Row", bound=SQLModel)
@@ -47,13 +48,24 @@ def get_request(session: Session, *, request_id: str, lock: bool = False) -> Cha
 def list_requests(
     session: Session,
     *,
+    visible: Visibility,
     state: str | None = None,
     team: str | None = None,
     since: datetime | None = None,
+    review: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[ChangeRequest]:
     stmt = select(ChangeRequest)
+    if not visible.everything:
+        stmt = stmt.where(
+            or_(
+                col(ChangeRequest.team).in_(visible.teams),
+                col(ChangeRequest.requester) == visible.principal,
+            )
+        )
+    if review:
+        stmt = stmt.where(ChangeRequest.review == review)
     if state:
         stmt = stmt.where(ChangeRequest.state == state)
     if team:
@@ -69,6 +81,17 @@ def ids_in_state(session: Session, *, state: str, limit: int = 100) -> list[str]
         select(ChangeRequest.id).where(ChangeRequest.state == state).order_by(col(ChangeRequest.created_at))
     )
     return list(session.exec(stmt.limit(limit)).all())
+
+
+def in_states(session: Session, *, states: list[str], limit: int = 500) -> list[ChangeRequest]:
+    stmt = select(ChangeRequest).where(col(ChangeRequest.state).in_(states))
+    return list(session.exec(stmt.order_by(col(ChangeRequest.created_at)).limit(limit)).all())
+
+
+def set_review(session: Session, *, request_id: str, review: str) -> None:
+    session.connection().execute(
+        update(ChangeRequest).where(col(ChangeRequest.id) == request_id).values(review=review)
+    )
 
 
 def transition(session: Session, *, request_id: str, expected: str, values: dict[str, Any]) -> None:
