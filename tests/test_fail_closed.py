@@ -115,3 +115,24 @@ def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(se
         assert app.state.services.scheduler.tick() == 1
         done = client.get(f"/v1/requests/{rid}", headers=alice).json()
         assert done["state"] == "succeeded" and len(done["outputs"]) == 4
+
+
+def test_a_retry_with_the_same_idempotency_key_after_an_outage_resumes_the_stored_request(settings, own_opa):
+    opa, paths = own_opa
+    app = create_app(settings.model_copy(update={"opa_url": opa.url}))
+    with TestClient(app) as client:
+        alice = {"Authorization": "Bearer " + tokens.create(app.state.services.db, name="alice",
+                                                             role=Role.REQUESTER, groups=["payments"]),
+                 "Idempotency-Key": '"outage-1"'}  # fmt: skip
+        opa.stop()
+        first = client.post("/v1/requests", json=request(instance()), headers=alice)
+        assert first.status_code == 503
+        rid = first.json()["request_id"]
+
+        assert client.post("/v1/requests", json=request(instance()), headers=alice).status_code == 503
+        opa.start(revisions=paths)
+        again = client.post("/v1/requests", json=request(instance()), headers=alice)
+
+        assert again.status_code == 201 and again.json()["id"] == rid
+        assert again.json()["state"] == "succeeded"
+        assert len(client.get("/v1/requests", headers=alice).json()["items"]) == 1

@@ -46,7 +46,8 @@ def readyz(svc: Services = Depends(services)) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics() -> Response:
+def metrics(who: Principal = Depends(principal)) -> Response:
+    """Any valid token may scrape (Prometheus: `authorization: {credentials: ...}` in the scrape config)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

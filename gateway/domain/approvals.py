@@ -63,8 +63,9 @@ def groups_for_vote(
     candidates = required if verdict == "reject" else open_groups(required, votes)
     mine = [a for a in candidates if a.group in principal.groups]
     if group is not None:
-        mine = [a for a in mine if a.group == group]
-    if not mine:
+        # The chosen group first; the others stay eligible for sharing.
+        mine = sorted(mine, key=lambda a: a.group != group)
+    if not mine or (group is not None and mine[0].group != group):
         needed = ", ".join(a.group for a in candidates) or "none"
         raise Forbidden(
             f"{principal.id} is not a member of a group whose approval is still needed ({needed})"
