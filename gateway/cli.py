@@ -135,9 +135,14 @@ def submit(file: Path, as_json: Annotated[bool, typer.Option("--json")] = False)
 
 
 @requests_app.command("list")
-def requests_list(state: str | None = None, team: str | None = None) -> None:
+def requests_list(
+    state: str | None = None,
+    team: str | None = None,
+    review: Annotated[str | None, typer.Option(help="pending | done: emergency changes' reviews")] = None,
+) -> None:
+    """The requests you may see, newest first."""
     try:
-        items = _client().list(state=state, team=team)["items"]
+        items = _client().list(state=state, team=team, review=review)["items"]
     except ApiError as exc:
         _fail(exc)
     console.print(render.requests_table(items))
@@ -151,17 +156,50 @@ def requests_show(request_id: str) -> None:
         _fail(exc)
 
 
-@app.command()
-def approve(request_id: str, comment: str = "") -> None:
-    """Approve a request for the group you belong to."""
+@requests_app.command("amend")
+def requests_amend(request_id: str, file: Path) -> None:
+    """Replace a request's content before it is approved (earlier votes stop counting)."""
     try:
-        render.show(console, _client().vote(request_id, "approve", comment))
+        render.show(console, _client().amend_file(request_id, file))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@requests_app.command("cancel")
+def requests_cancel(request_id: str) -> None:
+    try:
+        render.show(console, _client().cancel(request_id))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@requests_app.command("review")
+def requests_review(
+    request_id: str, comment: Annotated[str, typer.Option(help="what the review found")]
+) -> None:
+    """Complete the post-implementation review of an emergency change."""
+    try:
+        render.show(console, _client().review(request_id, comment))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@app.command()
+def approve(
+    request_id: str,
+    comment: str = "",
+    group: Annotated[str | None, typer.Option(help="the required group you approve for")] = None,
+) -> None:
+    """Approve a request for a group you belong to (a justification in --comment when it overrides a rule)."""
+    try:
+        render.show(console, _client().vote(request_id, "approve", comment, group))
     except ApiError as exc:
         _fail(exc)
 
 
 @app.command()
 def reject(request_id: str, comment: Annotated[str, typer.Option(help="why (required)")]) -> None:
+    """Reject a request; one rejection ends it."""
     try:
         render.show(console, _client().vote(request_id, "reject", comment))
     except ApiError as exc:

@@ -48,10 +48,24 @@ class GatewayClient:
     def list(self, **filters: Any) -> Any:
         return self.call("GET", "/v1/requests", params={k: v for k, v in filters.items() if v is not None})
 
-    def vote(self, request_id: str, verdict: str, comment: str = "") -> Any:
+    def vote(self, request_id: str, verdict: str, comment: str = "", group: str | None = None) -> Any:
+        body: dict[str, Any] = {"verdict": verdict, "comment": comment}
+        if group:
+            body["group"] = group
+        return self.call("POST", f"/v1/requests/{request_id}/approvals", json=body)
+
+    def amend_file(self, request_id: str, path: Path) -> Any:
+        yaml_file = path.suffix.lower() in (".yaml", ".yml")
+        ctype = "application/yaml" if yaml_file else "application/json"
         return self.call(
-            "POST", f"/v1/requests/{request_id}/approvals", json={"verdict": verdict, "comment": comment}
+            "PUT", f"/v1/requests/{request_id}", content=path.read_bytes(), headers={"Content-Type": ctype}
         )
+
+    def cancel(self, request_id: str) -> Any:
+        return self.call("POST", f"/v1/requests/{request_id}/cancel")
+
+    def review(self, request_id: str, comment: str) -> Any:
+        return self.call("POST", f"/v1/requests/{request_id}/review", json={"comment": comment})
 
     def verify(self) -> Any:
         return self.call("GET", "/v1/audit/verify")

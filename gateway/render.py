@@ -9,7 +9,8 @@ from rich.table import Table
 
 STATE_STYLE = {
     "succeeded": "green", "approved": "green", "rejected": "red", "failed": "red",
-    "pending_approval": "yellow", "received": "cyan", "executing": "cyan", "cancelled": "dim", "expired": "dim",
+    "pending_approval": "yellow", "received": "cyan", "executing": "cyan", "scheduled": "cyan", "cancelled": "dim",
+    "expired": "dim",
 }  # fmt: skip
 
 
@@ -25,11 +26,16 @@ def what_happened(req: dict[str, Any]) -> str:
     if req["state"] == "pending_approval":
         for a in d.get("required_approvals", []):
             lines.append(f"[yellow]needs {a['count']} approval(s) from {a['group']}[/]: {a['reason']}")
+    if req["state"] == "scheduled" and req.get("window"):
+        lines.append(f"[cyan]runs in its window[/] {req['window']['start']} to {req['window']['end']}")
     for v in req.get("approvals", []):
         lines.append(
             f"{v['verdict']}d by {v['principal']} for {v['group']}"
             + (f": {v['comment']}" if v["comment"] else "")
+            + ("" if v.get("counts", True) else " [dim](expired)[/]")
         )
+    if req.get("review") == "pending":
+        lines.append("[yellow]emergency change: post-implementation review pending[/]")
     for addr, out in (req.get("outputs") or {}).items():
         lines.append(
             f"[green]{out['action']}d[/] {addr} -> {out['id']}"

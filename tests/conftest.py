@@ -119,3 +119,38 @@ def bob(gateway: Gateway) -> dict[str, str]:
 @pytest.fixture
 def auditor(gateway: Gateway) -> dict[str, str]:
     return gateway.token("carol", Role.AUDITOR)
+
+
+@pytest.fixture
+def cli(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Runs `govgate` commands whose client talks to the test app; GATEWAY_TOKEN picks the principal."""
+    from typer.testing import CliRunner
+
+    from gateway import cli as cli_module
+    from gateway import cli_exemptions
+    from gateway.client import GatewayClient
+
+    class InProcess(GatewayClient):
+        def __init__(self, url: str, token: str | None, **_: object) -> None:
+            self._http = gateway.client
+            self._token = token
+
+        def call(self, method: str, path: str, **kw: Any) -> Any:
+            kw["headers"] = {**kw.get("headers", {}), "Authorization": f"Bearer {self._token}"}
+            return super().call(method, path, **kw)
+
+        def close(self) -> None:
+            pass  # the test app's client outlives each command
+
+    monkeypatch.setattr(cli_module, "GatewayClient", InProcess)
+    monkeypatch.setattr(cli_exemptions, "GatewayClient", InProcess)
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", gateway.services.db.url)
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables unwrapped, so outputs can be searched
+    runner = CliRunner()
+
+    def run(*args: str, token: dict[str, str] | None = None) -> Any:
+        if token is not None:
+            monkeypatch.setenv("GATEWAY_TOKEN", token["Authorization"].split()[1])
+        return runner.invoke(cli_module.app, list(args))
+
+    return run

@@ -87,7 +87,9 @@ def test_a_window_in_a_change_freeze_is_rejected_unless_emergency(gateway, alice
     assert "Remediation:" in d["violations"][0]["msg"]
     body["change"]["type"] = "emergency"
     d = gateway.client.post("/v1/evaluate", json=body, headers=alice).json()
-    assert d["violations"] == [] and [w["rule"] for w in d["warnings"]] == ["emergency_change_in_freeze"]
+    assert d["violations"] == []
+    assert {w["rule"] for w in d["warnings"]} == {"emergency_change", "emergency_change_in_freeze"}
+    assert [(a["group"], a["expedite"]) for a in d["required_approvals"]] == [("ecab", True)]
 
 
 def test_missing_required_tags_are_rejected(gateway, alice):

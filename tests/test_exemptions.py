@@ -134,31 +134,8 @@ def test_a_bad_exemption_is_a_422_with_the_pointer(gateway, admins, field, value
         assert repo.list_exemptions(s) == []
 
 
-def test_the_exemptions_command_line_asks_approves_and_lists(gateway, admins, monkeypatch):
-    from typer.testing import CliRunner
-
-    from gateway import cli_exemptions
-    from gateway.cli import app as cli
-    from gateway.client import GatewayClient
-
-    class InProcess(GatewayClient):
-        """The CLI's client, speaking to the test app instead of a socket."""
-
-        def __init__(self, url: str, token: str | None, **_: object) -> None:
-            self._http = gateway.client
-            self._token = token
-
-        def call(self, method: str, path: str, **kw: object) -> object:
-            kw["headers"] = {"Authorization": f"Bearer {self._token}"}
-            return super().call(method, path, **kw)
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(cli_exemptions, "GatewayClient", InProcess)
-    admin, approver = (h["Authorization"].split()[1] for h in admins)
-    runner = CliRunner()
-    monkeypatch.setenv("GATEWAY_TOKEN", admin)
+def test_the_exemptions_command_line_asks_approves_and_lists(gateway, admins, cli):
+    admin, approver = admins
     ask = [
         "exemptions",
         "create",
@@ -169,14 +146,12 @@ def test_the_exemptions_command_line_asks_approves_and_lists(gateway, admins, mo
         "--reason",
         "bastion until the VPN is live",
     ]
-    r = runner.invoke(cli, [*ask, "--ticket", "CHG0040001", "--expires", _later(days=2)])
+    r = cli(*ask, "--ticket", "CHG0040001", "--expires", _later(days=2), token=admin)
     assert r.exit_code == 0 and "pending" in r.output, r.output
     eid = r.output.split("exemption ")[-1].split()[0]
-    monkeypatch.setenv("GATEWAY_TOKEN", approver)
-    assert runner.invoke(cli, ["exemptions", "approve", eid]).exit_code == 0
-    listed = runner.invoke(cli, ["exemptions", "list", "--status", "active"])
+    assert cli("exemptions", "approve", eid, token=approver).exit_code == 0
+    listed = cli("exemptions", "list", "--status", "active")
     assert listed.exit_code == 0 and "active" in listed.output
-    monkeypatch.setenv("GATEWAY_TOKEN", admin)
-    bad = runner.invoke(cli, ["exemptions", "create", "--rule", "nope", "--team", "payments", "--reason", "x" * 12,
-                              "--ticket", "CHG1", "--expires", _later(days=1)])  # fmt: skip
+    bad = cli("exemptions", "create", "--rule", "nope", "--team", "payments", "--reason", "x" * 12,
+              "--ticket", "CHG1", "--expires", _later(days=1), token=admin)  # fmt: skip
     assert bad.exit_code == 1 and "/rule" in bad.output

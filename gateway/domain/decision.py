@@ -150,7 +150,9 @@ def decide(
         for item in r.result.get("require_approval") or []:
             if isinstance(item, dict) and item.get("group"):
                 flags = {k: item.get(k) is True for k in ("shared", "expedite")}
-                need(str(item["group"]), int(item.get("count", 1)), str(item.get("reason", ps.name)), **flags)
+                # At least one vote: a count of 0 from broken policy data must not approve by itself.
+                count = max(1, int(item.get("count", 1)))
+                need(str(item["group"]), count, str(item.get("reason", ps.name)), **flags)
 
     required = _expedited(list(approvals.values()))
     outcome: Outcome = "rejected" if rejected else ("pending_approval" if required else "approved")

@@ -20,7 +20,7 @@ test_compliance_data_missing_denied if {
 	denies := compliance.deny with input as fx.plan(fx.compliant_changes) with data.data as {"regions": {"prod": ["eu-west-1"]}}
 	fx.ids(denies) == {"policy_data_missing"}
 	some v in denies
-	contains(v.msg, "policy data data.data.compliance.required_tags, data.data.compliance.taggable_types, data.data.compliance.ticket_required_environments, data.data.compliance.ticket_pattern, data.data.compliance.tag_formats, data.data.compliance.naming.resource_name, data.data.compliance.naming.attributes, data.data.residency.zones, data.data.residency.teams, data.data.residency.classification_tag, data.data.residency.classifications, data.data.calendar.freezes, data.data.calendar.freeze_exempt_change_types, data.data.calendar.window_required.environments, data.data.calendar.window_required.change_types is not loaded")
+	contains(v.msg, "policy data data.data.compliance.required_tags, data.data.compliance.taggable_types, data.data.compliance.ticket_required_environments, data.data.compliance.ticket_pattern, data.data.compliance.tag_formats, data.data.compliance.naming.resource_name, data.data.compliance.naming.attributes, data.data.residency.zones, data.data.residency.teams, data.data.residency.classification_tag, data.data.residency.classifications, data.data.calendar.freezes, data.data.calendar.freeze_exempt_change_types, data.data.calendar.window_required.environments, data.data.calendar.window_required.change_types, data.data.approvals.emergency.group, data.data.approvals.emergency.count, data.data.approvals.emergency.change_types is not loaded")
 	not "enforcement" in object.keys(v)
 }
 
