@@ -61,6 +61,8 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
     engine = create_engine(PG_URL)
     SQLModel.metadata.drop_all(engine)
+    with engine.begin() as conn:  # so the next gateway migrates from scratch
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     engine.dispose()
     yield PG_URL
 

@@ -30,7 +30,10 @@ def move(
     """`event` names the ledger event when it is not `request.<target>` (execution.started, ...)."""
     check_transition(expected, target)
     repo.transition(
-        s, request_id=request_id, expected=str(expected), values={"state": target, **(values or {})}
+        s,
+        request_id=request_id,
+        expected=str(expected),
+        values={"state": target, "updated_at": now, **(values or {})},
     )
     ledger.append(s, type=event or f"request.{target}", actor=actor, request_id=request_id, data=data or {})
     # Subscribers see states as request.<state>; an amendment keeps its own name.

@@ -11,11 +11,14 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from gateway.errors import DatabaseUnavailable
 
 _local = threading.local()
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The schema every database had before migrations were introduced.
+BASELINE = "0001"
 
 
 def _make_engine(url: str) -> Engine:
@@ -54,11 +57,39 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     def create_all(self) -> None:
+        """Brings the schema to the newest migration (Alembic), then seeds the ledger head."""
         from gateway.adapters.store import models
 
         with _translate_errors():
-            SQLModel.metadata.create_all(self.engine)
+            self.migrate()
             self._seed_ledger_head(models.LedgerHead)
+
+    def migrate(self, revision: str = "head") -> None:
+        """Alembic upgrade, one process at a time. A database made before migrations existed (the tables of the
+        first revision, no alembic_version) is stamped at that revision first."""
+        from alembic import command
+        from alembic.config import Config
+        from sqlalchemy import inspect
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        _local.writing = True  # SQLite: BEGIN IMMEDIATE, so a second process waits instead of racing
+        try:
+            with self.engine.begin() as conn:
+                if not self.is_sqlite:
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7301)")  # replicas starting together
+                cfg.attributes["connection"] = conn
+                tables = set(inspect(conn).get_table_names())
+                if "alembic_version" not in tables and "change_requests" in tables:
+                    command.stamp(cfg, BASELINE)
+                command.upgrade(cfg, revision)
+        finally:
+            _local.writing = False
+            if lock is not None:
+                lock.release()
 
     def _seed_ledger_head(self, head: Any) -> None:
         """The head row exists before the first append, so appenders always have a row to lock."""

@@ -99,7 +99,7 @@ def transition(session: Session, *, request_id: str, expected: str, values: dict
     stmt = (
         update(ChangeRequest)
         .where(col(ChangeRequest.id) == request_id, col(ChangeRequest.state) == expected)
-        .values(**values, updated_at=utcnow())
+        .values(**{"updated_at": utcnow(), **values})
     )
     result = session.connection().execute(stmt)
     if result.rowcount != 1:
