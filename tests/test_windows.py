@@ -154,3 +154,12 @@ def test_a_new_approval_requirement_at_recheck_sends_the_request_back_for_approv
         f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "ok"}, headers=sec
     )
     assert r.json()["state"] == "succeeded"
+
+
+def test_due_work_is_found_behind_many_requests_that_are_not_due(gateway, clock, alice):
+    for _ in range(25):
+        gateway.submit(expensive(), alice)  # older, waiting for finance, not due
+    rid = gateway.submit(_prod(), alice).json()["id"]  # scheduled for tomorrow's window
+    clock.set(_at("2026-12-02T22:01:00Z"))
+    assert gateway.services.scheduler.tick(limit=5) == 1
+    assert _state(gateway, rid, alice)["state"] == "succeeded"

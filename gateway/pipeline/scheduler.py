@@ -43,18 +43,14 @@ class Scheduler:
         """Runs what is due; returns how many requests moved. Stops at the first sign OPA is still down."""
         now = self.clock.now()
         with self.db.read() as s:
-            rows = repo.in_states(
-                s,
-                states=[State.RECEIVED, State.APPROVED, State.SCHEDULED, State.PENDING_APPROVAL],
-                limit=limit * 4,
-            )
+            rows = repo.due_requests(s, now=now, pending_before=now - self.pending_expiry, limit=limit)
         work: list[tuple[str, Callable[[], None]]] = []
         for r in rows:
             step = self._due(r, now)
             if step is not None:
                 work.append((r.id, step))
         done = 0
-        for rid, step in work[:limit]:
+        for rid, step in work:
             try:
                 step()
                 done += 1

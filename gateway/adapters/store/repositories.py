@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
 from gateway.adapters.store.models import (
@@ -17,6 +17,7 @@ from gateway.adapters.store.models import (
     utcnow,
 )
 from gateway.domain.identity import Visibility
+from gateway.domain.states import State
 from gateway.errors import Conflict, NotFound
 
 _Row = TypeVar("_Row", bound=SQLModel)
@@ -83,8 +84,23 @@ def ids_in_state(session: Session, *, state: str, limit: int = 100) -> list[str]
     return list(session.exec(stmt.limit(limit)).all())
 
 
-def in_states(session: Session, *, states: list[str], limit: int = 500) -> list[ChangeRequest]:
-    stmt = select(ChangeRequest).where(col(ChangeRequest.state).in_(states))
+def due_requests(
+    session: Session, *, now: datetime, pending_before: datetime, limit: int
+) -> list[ChangeRequest]:
+    """Requests with work due, oldest first: waiting for policy, approved but not run, scheduled whose window
+    opened or closed, and pending ones whose window closed or that waited since before `pending_before`."""
+    window_due = or_(col(ChangeRequest.window_start) <= now, col(ChangeRequest.window_end) <= now)
+    waited = func.coalesce(col(ChangeRequest.pending_since), col(ChangeRequest.updated_at)) <= pending_before
+    stmt = select(ChangeRequest).where(
+        or_(
+            col(ChangeRequest.state).in_([State.RECEIVED, State.APPROVED]),
+            and_(col(ChangeRequest.state) == State.SCHEDULED, window_due),
+            and_(
+                col(ChangeRequest.state) == State.PENDING_APPROVAL,
+                or_(col(ChangeRequest.window_end) <= now, waited),
+            ),
+        )
+    )
     return list(session.exec(stmt.order_by(col(ChangeRequest.created_at)).limit(limit)).all())
 
 
