@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from gateway.adapters.itsm.webhooks import new_secret
 from gateway.adapters.store import messaging
@@ -24,10 +24,18 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 ADMINS = frozenset({Role.ADMIN})
 
 
+def _known_event(v: str) -> str:
+    """One event pattern; checked per item, so an error points at the pattern (/events/1), not the list."""
+    families = {e.split(".")[0] + ".*" for e in EVENT_TYPES}
+    if v != "*" and v not in EVENT_TYPES and v not in families:
+        raise ValueError(f"unknown event type {v!r}; known: {sorted(EVENT_TYPES)}, '*', or 'family.*'")
+    return v
+
+
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str
-    events: list[str] = Field(min_length=1)
+    events: list[Annotated[str, AfterValidator(_known_event)]] = Field(min_length=1)
     description: str = ""
 
     @field_validator("url")
@@ -36,17 +44,6 @@ class SubscriptionIn(BaseModel):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL")
-        return v
-
-    @field_validator("events")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        families = {e.split(".")[0] + ".*" for e in EVENT_TYPES}
-        unknown = [e for e in v if e != "*" and e not in EVENT_TYPES and e not in families]
-        if unknown:
-            raise ValueError(
-                f"unknown event types {unknown}; known: {sorted(EVENT_TYPES)}, '*', or 'family.*'"
-            )
         return v
 
 

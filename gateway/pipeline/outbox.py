@@ -18,28 +18,16 @@ from gateway.adapters.store import repositories as repo
 from gateway.adapters.store.models import ChangeRequest, OutboxMessage
 from gateway.domain.clock import rfc3339
 from gateway.domain.servicenow import change_update
+from gateway.domain.states import State
 
 SERVICENOW = "servicenow"
 WEBHOOK = "webhook"
 
-# What a subscription may ask for: every state as `request.<state>`, plus these.
+# What a subscription may ask for: every state as `request.<state>` (derived from State, so a new state can be
+# subscribed to by name as soon as it exists), plus these.
 EVENT_TYPES = frozenset(
-    {
-        "request.submitted",
-        "request.received",
-        "request.pending_approval",
-        "request.approved",
-        "request.scheduled",
-        "request.rejected",
-        "request.expired",
-        "request.executing",
-        "request.succeeded",
-        "request.failed",
-        "request.cancelled",
-        "request.amended",
-        "approval.recorded",
-        "review.completed",
-    }
+    {f"request.{state}" for state in State}
+    | {"request.submitted", "request.amended", "approval.recorded", "review.completed"}
 )
 
 

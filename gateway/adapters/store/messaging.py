@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, exists, or_, update
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import get_history
 from sqlmodel import Session, col, select
 
 from gateway.adapters.store.models import (
@@ -16,7 +18,7 @@ from gateway.adapters.store.models import (
     OutboxMessage,
     WebhookSubscription,
 )
-from gateway.errors import NotFound
+from gateway.errors import Conflict, NotFound
 
 
 def add_subscription(session: Session, *, sub: WebhookSubscription) -> WebhookSubscription:
@@ -43,10 +45,27 @@ def add_message(session: Session, *, message: OutboxMessage) -> None:
     session.add(message)
 
 
-def pending_messages(session: Session, *, limit: int, lock: bool) -> list[OutboxMessage]:
-    """Pending messages, oldest first. With lock, a second replica waits for the first one's short claim."""
-    stmt = select(OutboxMessage).where(OutboxMessage.status == "pending").order_by(col(OutboxMessage.id))
-    stmt = stmt.limit(limit)
+def due_messages(session: Session, *, now: datetime, limit: int, lock: bool) -> list[OutboxMessage]:
+    """Pending messages due at `now`, oldest first, each the oldest pending one of its ordering key (a later
+    message of a key waits, due or not, while an earlier one is pending). Filtered in SQL, so a backlog of
+    messages backing off can never fill the batch and starve due ones. With lock, a second replica waits for
+    the first one's short claim."""
+    earlier = aliased(OutboxMessage)
+    head_of_key = ~exists().where(
+        col(earlier.status) == "pending",
+        col(earlier.ordering_key) == col(OutboxMessage.ordering_key),
+        col(earlier.id) < col(OutboxMessage.id),
+    )
+    stmt = (
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.next_attempt_at) <= now,
+            or_(col(OutboxMessage.ordering_key).is_(None), head_of_key),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
     if lock:
         stmt = stmt.with_for_update()
     return list(session.exec(stmt).all())
@@ -85,8 +104,25 @@ def attempts_for(session: Session, *, message_ids: list[int]) -> dict[int, list[
 
 
 def add_link(session: Session, *, link: ItsmLink) -> ItsmLink:
-    session.add(link)
-    session.flush()
+    """Adds a link; a link loaded earlier and pointed at a new request (a ServiceNow record sent again after
+    its request closed) moves, compare-and-set on the request it pointed at when loaded, so two racing
+    resubmissions cannot both move it and leave a second request unlinked."""
+    if link.id is None:
+        session.add(link)
+        session.flush()
+        return link
+    before = get_history(link, "request_id").deleted
+    session.flush()  # the request it moves to is in this unit of work: insert it before pointing at it
+    stmt = (
+        update(ItsmLink)
+        .where(col(ItsmLink.id) == link.id, col(ItsmLink.request_id) == (before[0] if before else link.request_id))
+        .values(
+            request_id=link.request_id, number=link.number, requested_by=link.requested_by, extra=link.extra,
+            record_hash=link.record_hash,
+        )
+    )  # fmt: skip
+    if session.connection().execute(stmt).rowcount != 1:
+        raise Conflict(f"ServiceNow record {link.external_id} was resubmitted by another call meanwhile")
     return link
 
 
