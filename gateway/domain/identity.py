@@ -46,6 +46,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_owner(principal: Principal, requester: str, action: str) -> None:
+    """Only the requester, or an admin, may change or withdraw a request."""
+    if principal.id != requester and principal.role != Role.ADMIN:
+        raise Forbidden(f"only the requester (or an admin) can {action} a request")
+
+
 def check_team(principal: Principal, team: str) -> None:
     """A requester submits only for a team it belongs to (its groups); admins and integrations for any team."""
     if principal.role == Role.REQUESTER and team not in principal.groups:

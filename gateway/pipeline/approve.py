@@ -13,7 +13,7 @@ from gateway.adapters.store.models import Approval, ChangeRequest
 from gateway.domain import approvals
 from gateway.domain.clock import Clock, aware
 from gateway.domain.decision import Decision
-from gateway.domain.identity import APPROVERS, Principal, Role
+from gateway.domain.identity import APPROVERS, Principal, check_owner
 from gateway.domain.states import OPEN_STATES, State
 from gateway.errors import Conflict, Forbidden, InvalidRequest
 from gateway.ledger import ledger
@@ -88,8 +88,7 @@ class Approvals:
     def cancel(self, *, request_id: str, principal: Principal) -> None:
         with self.db.unit_of_work() as s:
             req = repo.get_request(s, request_id=request_id, lock=True)
-            if principal.id != req.requester and principal.role != Role.ADMIN:
-                raise Forbidden("only the requester (or an admin) can cancel a request")
+            check_owner(principal, req.requester, "cancel")
             if req.state not in OPEN_STATES:
                 raise Conflict(
                     f"request {request_id} is '{req.state}' and can no longer be cancelled", state=req.state

@@ -16,11 +16,11 @@ from gateway.adapters.store.models import ChangeRequest, ItsmLink
 from gateway.domain.clock import Clock, rfc3339
 from gateway.domain.cost import Catalog
 from gateway.domain.decision import Decision
-from gateway.domain.identity import Principal, Role, check_team
+from gateway.domain.identity import Principal, Role, check_owner, check_team
 from gateway.domain.plan import build_input
 from gateway.domain.states import AMENDABLE_STATES, State
 from gateway.domain.windows import check_window, window_of
-from gateway.errors import Conflict, Forbidden, InvalidRequest, PolicyUnavailable
+from gateway.errors import Conflict, InvalidRequest, PolicyUnavailable
 from gateway.ledger import ledger
 from gateway.pipeline import outbox
 from gateway.pipeline.context import before_states, plan_context
@@ -138,8 +138,7 @@ class Runner:
         now = self.clock.now()
         with self.db.unit_of_work() as s:
             req = repo.get_request(s, request_id=request_id, lock=True)
-            if principal.id != req.requester and principal.role != Role.ADMIN:
-                raise Forbidden("only the requester (or an admin) can amend a request")
+            check_owner(principal, req.requester, "amend")
             if req.state not in AMENDABLE_STATES:
                 raise Conflict(
                     f"request {request_id} is '{req.state}'; a request can be amended only before it is approved",
