@@ -12,3 +12,8 @@ HTTP_LATENCY = Histogram(
 OPA_UNAVAILABLE = Counter(
     "gateway_policy_unavailable_total", "Evaluations refused because OPA was unavailable"
 )
+DELIVERIES = Counter(
+    "gateway_deliveries_total",
+    "Outbox delivery attempts (webhooks, ServiceNow) by result: delivered, retry, failed",
+    ["kind", "result"],
+)

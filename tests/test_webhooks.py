@@ -182,7 +182,21 @@ def test_a_signature_made_with_another_secret_does_not_verify(gateway, admin, al
         Webhook(other["secret"]).verify(seen[0].content, dict(seen[0].headers))
 
 
+def _deliveries_metric(client: TestClient, headers: dict[str, str], result: str) -> float:
+    text = client.get("/metrics", headers=headers).text
+    line = next(
+        (
+            x
+            for x in text.splitlines()
+            if x.startswith(f'gateway_deliveries_total{{kind="webhook",result="{result}"}}')
+        ),
+        None,
+    )
+    return float(line.split()[-1]) if line else 0.0
+
+
 def test_a_failing_receiver_gets_the_event_on_the_third_try(gateway, admin, alice, clock, hooks):
+    before = {r: _deliveries_metric(gateway.client, admin, r) for r in ("retry", "delivered")}
     sub = subscribe(gateway.client, admin, "/flaky", ["request.submitted"])
     rx = listen(hooks, sub, 500, 500, 200)
     rid = gateway.submit(request(instance()), alice).json()["id"]
@@ -215,6 +229,9 @@ def test_a_failing_receiver_gets_the_event_on_the_third_try(gateway, admin, alic
     ]
     # Each attempt is logged at the gateway's time, two hours apart.
     assert [a["at"][:16] for a in msg["log"]] == ["2026-12-01T22:30", "2026-12-02T00:30", "2026-12-02T02:30"]
+    # Operators see it in Prometheus too.
+    assert _deliveries_metric(gateway.client, admin, "retry") - before["retry"] == 2
+    assert _deliveries_metric(gateway.client, admin, "delivered") - before["delivered"] == 1
 
 
 def test_retries_survive_a_gateway_restart(settings, clock, hooks):

@@ -24,6 +24,7 @@ from gateway.adapters.store.db import Database
 from gateway.adapters.store.models import DeliveryAttempt
 from gateway.domain.clock import Clock
 from gateway.ledger import ledger
+from gateway.metrics import DELIVERIES
 from gateway.pipeline.outbox import SERVICENOW, WEBHOOK
 
 log = logging.getLogger("gateway.deliver")
@@ -132,10 +133,12 @@ class Dispatcher:
             m.last_error = d.error
             if d.ok:
                 m.status, m.delivered_at = "delivered", now
+                result = "delivered"
             elif d.retryable and msg.attempt < self.backoff.max_attempts:
                 m.next_attempt_at = now + self.backoff.delay(msg.attempt)
+                result = "retry"
             else:
-                m.status = "failed"
+                m.status = result = "failed"
                 # Recorded once, and not retried for ever: refused credentials need a person, not a loop.
                 ledger.append(
                     s, type="delivery.failed", actor="gateway", request_id=msg.request_id,
@@ -146,3 +149,4 @@ class Dispatcher:
                     "giving up on %s %s after %d attempt(s): %s", msg.kind, msg.msg_id, msg.attempt, d.error
                 )
             s.add(m)
+        DELIVERIES.labels(msg.kind, result).inc()
