@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.adapters.bundle_server import BundleServer  # noqa: E402
 from gateway.adapters.opa_process import LocalOpa, free_port  # noqa: E402
 from gateway.adapters.policy_source import load_policy_source  # noqa: E402
+from gateway.domain.clock import rfc3339  # noqa: E402
 from gateway.domain.cost import default_catalog  # noqa: E402
 from gateway.domain.entry import DECISION_PATH  # noqa: E402
 from gateway.domain.identity import Principal, Role  # noqa: E402
@@ -50,9 +52,16 @@ def bodies(n: int) -> list[dict[str, Any]]:
         lambda i: request(instance(f"app-{i}"), bucket(f"b{i}"), security_group(f"sg{i}")),
         lambda i: request(security_group(f"ssh{i}", port=22)),
         lambda i: expensive(3),
-        lambda i: request(instance(f"p{i}", region="eu-central-1"), env="prod"),
+        lambda i: _tomorrow(request(instance(f"p{i}", region="eu-central-1"), env="prod")),
     ]
     return [templates[i % len(templates)](i) for i in range(n)]
+
+
+def _tomorrow(body: dict[str, Any]) -> dict[str, Any]:
+    """A production change window that is not over, whenever the benchmark runs."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    body["change"]["window"] = {"start": rfc3339(start), "end": rfc3339(start + timedelta(hours=4))}
+    return body
 
 
 def opa_inputs(docs: list[dict[str, Any]], policy_dir: Path) -> list[bytes]:
@@ -123,8 +132,8 @@ def main() -> int:
                "GATEWAY_POLICY_DIR": str(policy_dir)}  # fmt: skip
         env.pop("GATEWAY_DATABASE_URL", None)
         govgate = str(ROOT / ".venv" / "bin" / "govgate")
-        created = subprocess.run([govgate, "tokens", "create", "bench", "--role", "requester"], env=env,
-                                 capture_output=True, text=True, check=True)  # fmt: skip
+        created = subprocess.run([govgate, "tokens", "create", "bench", "--role", "requester", "--group", "payments"],
+                                 env=env, capture_output=True, text=True, check=True)  # fmt: skip
         auth = [f"Authorization: Bearer {created.stdout.strip().splitlines()[-1]}"]
         server = subprocess.Popen(
             [govgate, "serve", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
