@@ -71,6 +71,9 @@ def test_amending_a_request_voids_its_votes_and_is_allowed_only_before_approval(
 
     other = gateway.token("pia", Role.REQUESTER, ["platform"])
     assert gateway.client.put(f"/v1/requests/{rid}", json=_big(36), headers=other).status_code == 403
+    # Not an admin either: it could then approve content it wrote itself.
+    root = gateway.token("root", Role.ADMIN, ["finance"])
+    assert gateway.client.put(f"/v1/requests/{rid}", json=_big(36), headers=root).status_code == 403
 
     amended = gateway.client.put(f"/v1/requests/{rid}", json=_big(36), headers=platform)
     assert amended.status_code == 200
@@ -182,3 +185,40 @@ def test_an_approver_in_several_groups_chooses_which_one_its_vote_is_for(cab):
     view = _vote(gw, rid, both, group="platform-leads").json()
     assert [a["group"] for a in view["approvals"]] == ["platform-leads"]
     assert _vote(gw, rid, gw.token("ops", Role.APPROVER, ["finance"]), group="security").status_code == 403
+
+
+def test_an_expiry_found_due_does_not_undo_an_approval_given_meanwhile(gateway, clock, alice, bob):
+    from gateway.adapters.store import repositories as repo
+    from gateway.errors import Conflict
+
+    rid = gateway.submit(expensive(), alice).json()["id"]
+    clock.advance(hours=169)
+    scheduler = gateway.services.scheduler
+    with gateway.services.db.read() as s:
+        rows = repo.due_requests(
+            s, now=clock.now(), pending_before=clock.now() - scheduler.pending_expiry, limit=9
+        )
+    steps = [
+        scheduler._due(r, clock.now()) for r in rows
+    ]  # the scheduler has picked the request to expire...
+    assert _vote(gateway, rid, bob).json()["state"] == "succeeded"  # ...when finance approves it
+    for step in steps:
+        assert step is not None
+        with pytest.raises(Conflict):
+            step()
+    assert gateway.client.get(f"/v1/requests/{rid}", headers=alice).json()["state"] == "succeeded"
+
+
+def test_racing_votes_on_a_quorum_of_two_make_one_approval(gateway, platform, finance, auditor):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rid = gateway.submit(_big(), platform).json()["id"]
+    with ThreadPoolExecutor(3) as pool:
+        codes = sorted(pool.map(lambda h: _vote(gateway, rid, h).status_code, finance))
+    assert codes == [201, 201, 409]  # the third finds the request approved already
+    events = gateway.client.get("/v1/audit/events", params={"request_id": rid}, headers=auditor).json()[
+        "items"
+    ]
+    types = [e["type"] for e in events]
+    assert types.count("approval.recorded") == 2
+    assert types.count("request.approved") == 1 and types.count("execution.started") == 1

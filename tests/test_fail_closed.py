@@ -136,3 +136,30 @@ def test_a_retry_with_the_same_idempotency_key_after_an_outage_resumes_the_store
         assert again.status_code == 201 and again.json()["id"] == rid
         assert again.json()["state"] == "succeeded"
         assert len(client.get("/v1/requests", headers=alice).json()["items"]) == 1
+
+
+def test_a_request_accepted_in_an_outage_whose_target_left_the_inventory_is_rejected_not_stuck(
+    settings, own_opa
+):
+    from sqlalchemy import text
+
+    opa, paths = own_opa
+    app = create_app(settings.model_copy(update={"opa_url": opa.url}))
+    with TestClient(app) as client:
+        svc = app.state.services
+        alice = {"Authorization": "Bearer " + tokens.create(svc.db, name="alice", role=Role.REQUESTER,
+                                                             groups=["payments"])}  # fmt: skip
+        iid = client.post("/v1/requests", json=request(instance("app")), headers=alice).json()["outputs"]
+        iid = iid["aws_instance.app"]["id"]
+        update = {"action": "update", "type": "aws_instance", "name": "app", "id": iid,
+                  "properties": {"instance_type": "t3.medium"}}  # fmt: skip
+        opa.stop()
+        rid = client.post("/v1/requests", json=request(update), headers=alice).json()["request_id"]
+        with svc.db.engine.begin() as conn:  # another change retires the instance meanwhile
+            conn.execute(text("UPDATE inventory SET status = 'retired' WHERE id = :id"), {"id": iid})
+        opa.start(revisions=paths)
+
+        assert svc.scheduler.tick() == 1
+        view = client.get(f"/v1/requests/{rid}", headers=alice).json()
+        assert view["state"] == "rejected"
+        assert svc.scheduler.tick() == 0  # nothing left to retry

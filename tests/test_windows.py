@@ -163,3 +163,37 @@ def test_due_work_is_found_behind_many_requests_that_are_not_due(gateway, clock,
     clock.set(_at("2026-12-02T22:01:00Z"))
     assert gateway.services.scheduler.tick(limit=5) == 1
     assert _state(gateway, rid, alice)["state"] == "succeeded"
+
+
+def test_a_window_written_in_lower_case_rfc_3339_is_understood(gateway, alice):
+    r = gateway.submit(_prod(window={"start": "2026-12-02t22:00:00z", "end": "2026-12-03t02:00:00z"}), alice)
+    assert r.status_code == 201 and r.json()["state"] == "scheduled"
+    assert r.json()["window"] == TOMORROW
+
+
+def test_a_new_violation_for_the_same_approvers_still_stops_execution(gateway, clock, alice, bob):
+    """Finance approved a 640 USD change; before its window opens another change uses up the team's budget.
+    The re-check finds a budget violation that finance must override: the earlier approval does not cover it."""
+    held = expensive(env="prod")
+    held["team"] = "analytics"
+    held["change"]["window"] = dict(TOMORROW)
+    rid = gateway.submit(held, alice).json()["id"]
+    vote = {"verdict": "approve", "comment": "Q4 plan"}
+    assert (
+        gateway.client.post(f"/v1/requests/{rid}/approvals", json=vote, headers=bob).json()["state"]
+        == "scheduled"
+    )
+
+    big = request(*[instance(f"w{i}", "m5.xlarge") for i in range(10)], team="analytics")
+    other = gateway.submit(big, alice).json()["id"]
+    assert (
+        gateway.client.post(f"/v1/requests/{other}/approvals", json=vote, headers=bob).json()["state"]
+        == "succeeded"
+    )
+
+    clock.set(_at("2026-12-02T22:01:00Z"))
+    gateway.services.scheduler.tick()
+    view = _state(gateway, rid, alice)
+    assert view["state"] == "pending_approval" and view["outputs"] == {}
+    assert [v["rule"] for v in view["decision"]["violations"]] == ["team_budget_exceeded"]
+    assert view["decision"]["required_approvals"][0]["override"] is True

@@ -54,11 +54,17 @@ class Decision(BaseModel):
     decision_id: str
 
     def worse_than(self, other: Decision) -> bool:
-        """True when this decision asks for more than `other` did (used by the re-check before execution)."""
+        """True when this decision asks for more than `other` did (the re-check before execution): rejected now,
+        a group that must approve (again, or more often, or now to override), or a violation not there before."""
         if self.outcome == "rejected":
             return other.outcome != "rejected"
-        theirs = {a.group: a.count for a in other.required_approvals}
-        return any(a.count > theirs.get(a.group, 0) for a in self.required_approvals)
+        theirs = {a.group: a for a in other.required_approvals}
+        for a in self.required_approvals:
+            had = theirs.get(a.group)
+            if had is None or a.count > had.count or (a.override and not had.override):
+                return True
+        seen = {(v.set, v.rule, v.address) for v in other.violations}
+        return any((v.set, v.rule, v.address) not in seen for v in self.violations)
 
 
 @dataclass(frozen=True)

@@ -96,11 +96,17 @@ class Approvals:
             move(s, request_id=request_id, expected=req.state, target=State.CANCELLED, actor=principal.id,
                  now=self.clock.now(), detail=f"cancelled by {principal.id}")  # fmt: skip
 
-    def expire(self, *, request_id: str, reason: str) -> None:
-        """A request waited too long for approval, or its change window closed first."""
+    def expire(self, *, request_id: str, reason: str, seen_since: datetime | None) -> None:
+        """A request waited too long for approval, or its change window closed first. `seen_since` is the
+        pending_since the scheduler judged it by: if a vote approved it, or an amendment restarted the wait,
+        since then, nothing expires."""
         with self.db.unit_of_work() as s:
             req = repo.get_request(s, request_id=request_id, lock=True)
-            move(s, request_id=request_id, expected=req.state, target=State.EXPIRED, actor="gateway",
+            if req.state != State.PENDING_APPROVAL or req.pending_since != seen_since:
+                raise Conflict(
+                    f"request {request_id} changed since it was found due to expire", state=req.state
+                )
+            move(s, request_id=request_id, expected=State.PENDING_APPROVAL, target=State.EXPIRED, actor="gateway",
                  now=self.clock.now(), data={"reason": reason}, detail=reason)  # fmt: skip
 
     def review(self, *, request_id: str, principal: Principal, comment: str) -> None:

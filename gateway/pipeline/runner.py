@@ -16,11 +16,11 @@ from gateway.adapters.store.models import ChangeRequest, ItsmLink
 from gateway.domain.clock import Clock, rfc3339
 from gateway.domain.cost import Catalog
 from gateway.domain.decision import Decision
-from gateway.domain.identity import Principal, Role, check_owner, check_team
+from gateway.domain.identity import Principal, Role, check_team
 from gateway.domain.plan import build_input
 from gateway.domain.states import AMENDABLE_STATES, State
 from gateway.domain.windows import check_window, window_of
-from gateway.errors import Conflict, InvalidRequest, PolicyUnavailable
+from gateway.errors import Conflict, Forbidden, InvalidRequest, PolicyUnavailable
 from gateway.ledger import ledger
 from gateway.pipeline import outbox
 from gateway.pipeline.context import before_states, plan_context
@@ -138,7 +138,9 @@ class Runner:
         now = self.clock.now()
         with self.db.unit_of_work() as s:
             req = repo.get_request(s, request_id=request_id, lock=True)
-            check_owner(principal, req.requester, "amend")
+            if principal.id != req.requester:
+                # Not even an admin: whoever writes the content must stay barred from approving it.
+                raise Forbidden("only the requester can amend a request")
             if req.state not in AMENDABLE_STATES:
                 raise Conflict(
                     f"request {request_id} is '{req.state}'; a request can be amended only before it is approved",
@@ -188,7 +190,15 @@ class Runner:
             req = repo.get_request(s, request_id=request_id)
         if req.state != State.RECEIVED:
             raise Conflict(f"request {request_id} was evaluated already (state '{req.state}')")
-        decision, record = self._evaluate(req)
+        try:
+            decision, record = self._evaluate(req)
+        except InvalidRequest as exc:
+            # Accepted while OPA was down, and what it changes has left the inventory since: it can never pass.
+            with self.db.unit_of_work() as s:
+                move(s, request_id=request_id, expected=State.RECEIVED, target=State.REJECTED, actor=SYSTEM,
+                     now=self.clock.now(), data={"reason": exc.detail, "errors": exc.errors}, detail=exc.detail,
+                     content_hash=req.content_hash)  # fmt: skip
+            return
         outcome = State(decision.outcome)
         now = self.clock.now()
         with self.db.unit_of_work() as s:
@@ -203,8 +213,9 @@ class Runner:
             values = {"decision": decision.model_dump(), "cost_monthly": decision.cost.monthly}
             if outcome == State.PENDING_APPROVAL:
                 values["pending_since"] = now
+            # Only if the content is still what was evaluated: an amendment meanwhile gets its own evaluation.
             move(s, request_id=request_id, expected=State.RECEIVED, target=outcome, actor=SYSTEM, now=now,
-                 values=values)  # fmt: skip
+                 values=values, content_hash=req.content_hash)  # fmt: skip
         if outcome == State.APPROVED:
             self.execute(request_id)
 

@@ -77,14 +77,19 @@ class Scheduler:
                 return lambda: self.runner.execute(rid)
             return None
         # pending_approval
+        seen = r.pending_since
         if end and end <= now:
             return lambda: self.approvals.expire(
-                request_id=rid, reason="the change window closed before the request was approved"
+                request_id=rid,
+                reason="the change window closed before the request was approved",
+                seen_since=seen,
             )
         since = aware(r.pending_since) if r.pending_since else aware(r.updated_at)
         if since + self.pending_expiry <= now:
             hours = self.pending_expiry.total_seconds() / 3600
             return lambda: self.approvals.expire(
-                request_id=rid, reason=f"no decision within {hours:g} hours of waiting for approval"
+                request_id=rid,
+                reason=f"no decision within {hours:g} hours of waiting for approval",
+                seen_since=seen,
             )
         return None

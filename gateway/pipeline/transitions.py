@@ -26,6 +26,7 @@ def move(
     data: dict[str, Any] | None = None,
     event: str | None = None,
     detail: str | None = None,
+    content_hash: str | None = None,
 ) -> None:
     """`event` names the ledger event when it is not `request.<target>` (execution.started, ...)."""
     check_transition(expected, target)
@@ -34,6 +35,7 @@ def move(
         request_id=request_id,
         expected=str(expected),
         values={"state": target, "updated_at": now, **(values or {})},
+        content_hash=content_hash,
     )
     ledger.append(s, type=event or f"request.{target}", actor=actor, request_id=request_id, data=data or {})
     # Subscribers see states as request.<state>; an amendment keeps its own name.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
+from gateway.domain.windows import parse
 from gateway.errors import InvalidRequest
 
 BASE = "https://governance-gateway.local/schemas/"
@@ -55,7 +55,12 @@ class Validator:
         errors = self.errors(doc)
         if errors:
             raise InvalidRequest(f"the request has {len(errors)} error(s)", errors=errors)
-        return dict(doc)
+        out = dict(doc)
+        window = out["change"].get("window")
+        if window:
+            # RFC 3339 allows lower-case t and z; policies parse times with Go, which wants them upper-case.
+            out["change"] = {**out["change"], "window": {k: v.upper() for k, v in window.items()}}
+        return out
 
 
 def _semantic_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
@@ -70,11 +75,6 @@ def _semantic_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
             )
         seen.setdefault(addr, i)
     window = doc["change"].get("window")
-    if window and _instant(window["end"]) <= _instant(window["start"]):
+    if window and parse(window["end"]) <= parse(window["start"]):
         errors.append({"pointer": "/change/window/end", "detail": "the window must end after it starts"})
     return errors
-
-
-def _instant(text: str) -> datetime:
-    """RFC 3339 (checked by the schema's format) as an aware datetime, so offsets compare correctly."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))

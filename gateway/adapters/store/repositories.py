@@ -110,16 +110,23 @@ def set_review(session: Session, *, request_id: str, review: str) -> None:
     )
 
 
-def transition(session: Session, *, request_id: str, expected: str, values: dict[str, Any]) -> None:
-    """Compare-and-set on the state, so two racing writers make exactly one transition."""
-    stmt = (
-        update(ChangeRequest)
-        .where(col(ChangeRequest.id) == request_id, col(ChangeRequest.state) == expected)
-        .values(**{"updated_at": utcnow(), **values})
-    )
+def transition(
+    session: Session,
+    *,
+    request_id: str,
+    expected: str,
+    values: dict[str, Any],
+    content_hash: str | None = None,
+) -> None:
+    """Compare-and-set on the state (and, when given, the content hash), so two racing writers make exactly one
+    transition, and a decision about content that has been amended since is never stored."""
+    conditions = [col(ChangeRequest.id) == request_id, col(ChangeRequest.state) == expected]
+    if content_hash is not None:
+        conditions.append(col(ChangeRequest.content_hash) == content_hash)
+    stmt = update(ChangeRequest).where(*conditions).values(**{"updated_at": utcnow(), **values})
     result = session.connection().execute(stmt)
     if result.rowcount != 1:
-        raise Conflict(f"request {request_id} is no longer in state '{expected}'")
+        raise Conflict(f"request {request_id} is no longer in state '{expected}' (or its content changed)")
     session.expire_all()
 
 
