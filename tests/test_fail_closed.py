@@ -129,7 +129,8 @@ def test_a_retry_with_the_same_idempotency_key_after_an_outage_resumes_the_store
         assert first.status_code == 503
         rid = first.json()["request_id"]
 
-        assert client.post("/v1/requests", json=request(instance()), headers=alice).status_code == 503
+        second = client.post("/v1/requests", json=request(instance()), headers=alice)
+        assert second.status_code == 503, second.json()
         opa.start(revisions=paths)
         again = client.post("/v1/requests", json=request(instance()), headers=alice)
 

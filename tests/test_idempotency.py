@@ -84,3 +84,29 @@ def test_a_refused_request_is_remembered_too(gateway, alice, auditor):
 def test_an_unusable_key_is_a_422(gateway, alice):
     r = _post(gateway, request(instance()), alice, key="x" * 300)
     assert r.status_code == 422 and r.json()["errors"][0]["in"] == "header"
+
+
+def test_a_key_whose_first_attempt_died_after_storing_resumes_that_request(gateway, alice, auditor):
+    """The first attempt stored the request and died before answering: a retry must not make a second one."""
+    from gateway.domain.identity import Principal
+
+    body, svc = request(instance()), gateway.services
+    svc.idempotency.begin(principal="alice", key="k-1", fingerprint=fingerprint(body))
+    who = Principal("alice", Role.REQUESTER, ("payments",))
+    rid = svc.runner.submit(body, who, on_stored=lambda s, r: svc.idempotency.bind(s, principal="alice", key="k-1",
+                                                                                  request_id=r))  # fmt: skip
+    again = _post(gateway, body, alice)
+    assert again.status_code == 201 and again.json()["id"] == rid
+    assert _submitted(gateway, auditor) == 1
+
+
+def test_a_key_whose_first_attempt_died_before_storing_is_taken_over_after_a_minute(
+    gateway, clock, alice, auditor
+):
+    body = request(instance())
+    gateway.services.idempotency.begin(principal="alice", key="k-1", fingerprint=fingerprint(body))
+    assert _post(gateway, body, alice).status_code == 409  # it might still be running
+    clock.advance(seconds=61)
+    r = _post(gateway, body, alice)
+    assert r.status_code == 201 and _submitted(gateway, auditor) == 1
+    assert _post(gateway, body, alice).json()["id"] == r.json()["id"]

@@ -73,20 +73,18 @@ def submit(
     key = parse_key(header)
     record = svc.idempotency.begin(principal=who.id, key=key, fingerprint=fingerprint(doc))
     if record is not None:
-        return _replay(
-            svc, who, key, record.response_status or 500, record.response_body or {}, record.request_id
-        )
+        return _replay(svc, who, key, record.response_status, record.response_body or {}, record.request_id)
+
+    def bind(s: Any, rid: str) -> None:
+        svc.idempotency.bind(s, principal=who.id, key=key, request_id=rid)
+
     try:
-        rid = svc.runner.submit(doc, who)
+        rid = svc.runner.submit(doc, who, on_stored=bind)
     except GatewayError as exc:
-        stored = exc.extra.get("request_id")
-        if stored or exc.status < 500:
-            # Stored (OPA was down: a retry resumes that request) or refused for good: either way, remembered.
+        if exc.status < 500:  # refused for good: the same answer again
             body_ = problem_body(request.url.path, exc)
-            svc.idempotency.finish(
-                principal=who.id, key=key, status=exc.status, body=body_, request_id=stored
-            )
-        else:
+            svc.idempotency.finish(principal=who.id, key=key, status=exc.status, body=body_, request_id=None)
+        else:  # not stored, or stored and bound to the key: a retry runs anew, or resumes it
             svc.idempotency.abandon(principal=who.id, key=key)
         raise
     except Exception:
@@ -99,20 +97,26 @@ def submit(
 
 
 def _replay(
-    svc: Services, who: Principal, key: str, status: int, stored: dict[str, Any], request_id: str | None
+    svc: Services,
+    who: Principal,
+    key: str,
+    status: int | None,
+    stored: dict[str, Any],
+    request_id: str | None,
 ) -> JSONResponse:
-    """The first response again. If that was a 503 after the request was stored, the retry resumes it instead."""
+    """The first response again. If the first attempt stored the request but never answered it with a final
+    response (OPA was down: 503; or it died), the retry resumes that request instead."""
     headers = {"Idempotent-Replayed": "true"}
     if request_id:
         headers["Location"] = f"/v1/requests/{request_id}"
-    if request_id and status >= 500:
+    if request_id and (status is None or status >= 500):
         with contextlib.suppress(Conflict):  # evaluated meanwhile (background retry)
             svc.runner.evaluate_received(request_id)
         out = view(svc, request_id, who)
         svc.idempotency.finish(principal=who.id, key=key, status=201, body=out, request_id=request_id)
         return JSONResponse(out, status_code=201, headers=headers)
-    media = PROBLEM_JSON if status >= 400 else "application/json"
-    return JSONResponse(stored, status_code=status, headers=headers, media_type=media)
+    media = PROBLEM_JSON if status and status >= 400 else "application/json"
+    return JSONResponse(stored, status_code=status or 500, headers=headers, media_type=media)
 
 
 @router.post("/evaluate")

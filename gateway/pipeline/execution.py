@@ -74,8 +74,9 @@ class Execution:
             self._finish(req, result)
         except Exception as exc:
             log.exception("request %s: execution could not be completed or recorded", request_id)
-            self._fail(request_id, f"execution could not be completed or recorded: {exc}")
-            raise
+            # Recorded as failed, the request is answered like any other outcome; only an unrecorded one raises.
+            if not self._fail(request_id, f"execution could not be completed or recorded: {exc}"):
+                raise
 
     def _in_window(self, req: ChangeRequest) -> bool:
         """Before the window opens the request is `scheduled`; once it has closed, `expired`."""
@@ -131,8 +132,8 @@ class Execution:
                 detail=result.error,
             )  # fmt: skip
 
-    def _fail(self, request_id: str, error: str) -> None:
-        """Best effort: never leave a request `executing` after an error we could see."""
+    def _fail(self, request_id: str, error: str) -> bool:
+        """Best effort: never leave a request `executing` after an error we could see. False if it could not."""
         try:
             with self.db.unit_of_work() as s:
                 move(s, request_id=request_id, expected=State.EXECUTING, target=State.FAILED, actor=SYSTEM,
@@ -140,6 +141,8 @@ class Execution:
                      event="execution.failed", detail=error)  # fmt: skip
         except Exception:
             log.exception("request %s could not be marked failed", request_id)
+            return False
+        return True
 
     def _record_inventory(self, s: Any, req: ChangeRequest, d: Done) -> None:
         if d.action == "delete":

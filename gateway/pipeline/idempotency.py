@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from gateway.adapters.store import messaging
 from gateway.adapters.store.db import Database
@@ -18,6 +19,9 @@ from gateway.domain.clock import Clock, aware
 from gateway.errors import Conflict, InvalidRequest
 
 MAX_KEY_LENGTH = 255
+# A key still in flight this long after it was taken, with no request stored under it, belongs to an attempt that
+# died before storing anything (storing comes within moments of arrival): a retry may take it over.
+IN_FLIGHT_LEASE = timedelta(seconds=60)
 
 
 def parse_key(header: str) -> str:
@@ -73,11 +77,15 @@ class Idempotency:
                     errors=[{"pointer": "", "in": "header", "name": "Idempotency-Key",
                              "detail": "reused with another body; use a new key for a new request"}],
                 )  # fmt: skip
-            if rec.status != "done":
-                raise Conflict(
-                    "the first request with this Idempotency-Key is still being processed; retry later"
-                )
-            return rec
+            if rec.status == "done" or rec.request_id is not None:
+                return rec  # answered, or stored before its attempt died: the caller replays or resumes it
+            if aware(rec.created_at) + IN_FLIGHT_LEASE <= now:
+                rec.created_at = now  # nothing was stored under it: this attempt takes the key over
+                s.add(rec)
+                return None
+            raise Conflict(
+                "the first request with this Idempotency-Key is still being processed; retry later"
+            )
 
     def finish(
         self, *, principal: str, key: str, status: int, body: dict[str, Any], request_id: str | None
@@ -87,7 +95,11 @@ class Idempotency:
                 s, principal=principal, key=key, status=status, body=body, request_id=request_id
             )
 
+    def bind(self, s: Session, *, principal: str, key: str, request_id: str) -> None:
+        """Inside the unit of work that stores the request: from then on a retry resumes it, whatever happens."""
+        messaging.bind_idempotency_key(s, principal=principal, key=key, request_id=request_id)
+
     def abandon(self, *, principal: str, key: str) -> None:
-        """Nothing was stored: free the key so a retry runs anew."""
+        """Nothing was stored: free the key so a retry runs anew (a key bound to a stored request stays)."""
         with self.db.unit_of_work() as s:
-            messaging.delete_idempotency_key(s, principal=principal, key=key)
+            messaging.delete_idempotency_key(s, principal=principal, key=key, unbound_only=True)

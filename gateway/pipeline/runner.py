@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlmodel import Session
+
 from gateway.adapters.policy_source import PolicySource
 from gateway.adapters.store import messaging
 from gateway.adapters.store import repositories as repo
@@ -99,9 +101,10 @@ class Runner:
         on_behalf_of: str | None = None,
         link: ItsmLink | None = None,
         envelope: dict[str, Any] | None = None,
+        on_stored: Callable[[Session, str], None] | None = None,
     ) -> str:
-        """Stores the request as `received` before policy runs, so an OPA outage loses nothing. An ITSM link is
-        written in the same transaction."""
+        """Stores the request as `received` before policy runs, so an OPA outage loses nothing. An ITSM link, and
+        whatever `on_stored` writes (an Idempotency-Key's binding), commit in the same transaction."""
         envelope = envelope or self._validated(body, principal)
         rid = str(uuid.uuid4())
         now = self.clock.now()
@@ -115,6 +118,8 @@ class Runner:
             if link is not None:
                 link.request_id = rid
                 messaging.add_link(s, link=link)
+            if on_stored is not None:
+                on_stored(s, rid)
             ledger.append(
                 s, type="request.submitted", actor=principal.id, request_id=rid,
                 data={"request": envelope, "content_hash": req.content_hash, "cloud": self.cloud_label,

@@ -163,11 +163,20 @@ def finish_idempotency_key(
         session.add(record)
 
 
-def delete_idempotency_key(session: Session, *, principal: str, key: str) -> None:
+def delete_idempotency_key(session: Session, *, principal: str, key: str, unbound_only: bool = False) -> None:
     stmt = delete(IdempotencyKey).where(
         col(IdempotencyKey.principal) == principal, col(IdempotencyKey.key) == key
     )
+    if unbound_only:
+        stmt = stmt.where(col(IdempotencyKey.request_id).is_(None))
     session.connection().execute(stmt)
+
+
+def bind_idempotency_key(session: Session, *, principal: str, key: str, request_id: str) -> None:
+    record = idempotency_key(session, principal=principal, key=key)
+    if record is not None:
+        record.request_id = request_id
+        session.add(record)
 
 
 def purge_idempotency_keys(session: Session, *, older_than: datetime) -> int:
