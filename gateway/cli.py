@@ -189,10 +189,19 @@ def approve(
     request_id: str,
     comment: str = "",
     group: Annotated[str | None, typer.Option(help="the required group you approve for")] = None,
+    content_hash: Annotated[
+        str | None,
+        typer.Option(help="the content you reviewed (`requests show` prints it); default: the current"),
+    ] = None,
 ) -> None:
-    """Approve a request for a group you belong to (a justification in --comment when it overrides a rule)."""
+    """Approve a request for a group you belong to (a justification in --comment when it overrides a rule).
+
+    The vote is bound to the request's content hash: if the request was amended after the version you reviewed,
+    the gateway refuses the vote."""
     try:
-        render.show(console, _client().vote(request_id, "approve", comment, group))
+        client = _client()
+        content_hash = content_hash or client.get(request_id)["content_hash"]
+        render.show(console, client.vote(request_id, "approve", comment, group, content_hash))
     except ApiError as exc:
         _fail(exc)
 

@@ -48,10 +48,15 @@ class GatewayClient:
     def list(self, **filters: Any) -> Any:
         return self.call("GET", "/v1/requests", params={k: v for k, v in filters.items() if v is not None})
 
-    def vote(self, request_id: str, verdict: str, comment: str = "", group: str | None = None) -> Any:
+    def vote(
+        self, request_id: str, verdict: str, comment: str = "", group: str | None = None,
+        content_hash: str | None = None,
+    ) -> Any:  # fmt: skip
         body: dict[str, Any] = {"verdict": verdict, "comment": comment}
         if group:
             body["group"] = group
+        if content_hash:
+            body["content_hash"] = content_hash
         return self.call("POST", f"/v1/requests/{request_id}/approvals", json=body)
 
     def amend_file(self, request_id: str, path: Path) -> Any:

@@ -68,3 +68,4 @@ def requests_table(reqs: list[dict[str, Any]], title: str = "Requests") -> Table
 
 def show(console: Console, req: dict[str, Any]) -> None:
     console.print(requests_table([req], title=f"Request {req['id']}"))
+    console.print(f"[dim]content {req['content_hash']}[/]", highlight=False)

@@ -222,3 +222,13 @@ def test_racing_votes_on_a_quorum_of_two_make_one_approval(gateway, platform, fi
     types = [e["type"] for e in events]
     assert types.count("approval.recorded") == 2
     assert types.count("request.approved") == 1 and types.count("execution.started") == 1
+
+
+def test_a_vote_for_content_that_was_amended_since_is_refused(gateway, platform, finance):
+    first = gateway.submit(_big(35), platform).json()
+    gateway.client.put(f"/v1/requests/{first['id']}", json=_big(36), headers=platform)
+    # fin0 reviewed the first version; the request now holds another.
+    stale = _vote(gateway, first["id"], finance[0], content_hash=first["content_hash"])
+    assert stale.status_code == 409 and stale.json()["errors"][0]["pointer"] == "/content_hash"
+    current = gateway.client.get(f"/v1/requests/{first['id']}", headers=platform).json()["content_hash"]
+    assert _vote(gateway, first["id"], finance[0], content_hash=current).status_code == 201

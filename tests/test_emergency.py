@@ -20,7 +20,7 @@ def test_an_emergency_change_needs_one_ecab_vote_and_then_a_review(gateway, alic
     required = body["decision"]["required_approvals"]
     assert [(a["group"], a["count"]) for a in required] == [("ecab", 1)]
     assert "in place of" in required[0]["reason"] and "approval threshold" in required[0]["reason"]
-    assert body["review"] == "pending"
+    assert body["review"] is None  # reviewed once carried out
 
     # Finance is not asked any more; a review before the change is made makes no sense.
     finance = gateway.client.post(f"/v1/requests/{rid}/approvals", json={"verdict": "approve"}, headers=bob)
@@ -65,3 +65,11 @@ def test_a_normal_change_has_no_review(gateway, alice, bob):
     view = gateway.client.post(f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "ok"},
                                headers=bob).json()  # fmt: skip
     assert view["state"] == "succeeded" and view["review"] is None
+
+
+def test_an_emergency_change_that_is_rejected_needs_no_review(gateway, alice):
+    ecab = gateway.token("erin", Role.APPROVER, ["ecab"])
+    rid = gateway.submit(_emergency(), alice).json()["id"]
+    view = gateway.client.post(f"/v1/requests/{rid}/approvals", json={"verdict": "reject", "comment": "not urgent"},
+                               headers=ecab).json()  # fmt: skip
+    assert view["state"] == "rejected" and view["review"] is None

@@ -61,7 +61,18 @@ def test_a_requester_sees_its_teams_requests_and_no_others(gateway, alice):
     assert listed == {mine}  # erin is in payments: alice's payments request, not dana's
     assert gateway.client.get(f"/v1/requests/{mine}", headers=erin).status_code == 200
     assert gateway.client.get(f"/v1/requests/{theirs}", headers=erin).status_code == 404
-    assert gateway.client.post(f"/v1/requests/{theirs}/cancel", headers=erin).status_code == 403
+    # Writes do not reveal it either (no 403 or 409 that would tell its state).
+    for action in ("cancel", "review", "evaluate"):
+        assert (
+            gateway.client.post(
+                f"/v1/requests/{theirs}/{action}", json={"comment": "x"}, headers=erin
+            ).status_code
+            == 404
+        )
+    assert (
+        gateway.client.put(f"/v1/requests/{theirs}", json=request(instance()), headers=erin).status_code
+        == 404
+    )
 
 
 def test_an_auditor_reads_everything_and_never_approves_or_submits(gateway, alice, auditor):

@@ -31,6 +31,8 @@ class VoteIn(BaseModel):
     comment: str = ""
     # The required group this vote is for, when the approver belongs to several.
     group: str | None = None
+    # The content the approver looked at (the request's content_hash): refused if it has been amended since.
+    content_hash: str | None = None
 
 
 class ReviewIn(BaseModel):
@@ -174,9 +176,11 @@ def amend(
 def vote(
     request_id: str, vote: VoteIn, who: Principal = Depends(principal), svc: Services = Depends(services)
 ) -> dict[str, Any]:
+    view(svc, request_id, who)  # 404 for what the caller may not see, before anything about its state
     state = svc.approvals.vote(
-        request_id=request_id, principal=who, verdict=vote.verdict, comment=vote.comment, group=vote.group
-    )
+        request_id=request_id, principal=who, verdict=vote.verdict, comment=vote.comment, group=vote.group,
+        content_hash=vote.content_hash,
+    )  # fmt: skip
     if state == State.APPROVED:
         go_on(svc, request_id)
     return view(svc, request_id, who)
@@ -184,6 +188,7 @@ def vote(
 
 @router.post("/requests/{request_id}/cancel")
 def cancel(request_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)) -> Any:
+    view(svc, request_id, who)
     svc.approvals.cancel(request_id=request_id, principal=who)
     return view(svc, request_id, who)
 
@@ -193,6 +198,7 @@ def review(
     request_id: str, body_: ReviewIn, who: Principal = Depends(principal), svc: Services = Depends(services)
 ) -> Any:
     """The post-implementation review of an emergency change."""
+    view(svc, request_id, who)
     svc.approvals.review(request_id=request_id, principal=who, comment=body_.comment)
     return view(svc, request_id, who)
 

@@ -35,7 +35,14 @@ class Approvals:
         self.vote_expiry = vote_expiry
 
     def vote(
-        self, *, request_id: str, principal: Principal, verdict: str, comment: str, group: str | None = None
+        self,
+        *,
+        request_id: str,
+        principal: Principal,
+        verdict: str,
+        comment: str,
+        group: str | None = None,
+        content_hash: str | None = None,
     ) -> State:
         """Records one vote; returns the request's state afterwards (approved means: execute it now)."""
         if verdict not in ("approve", "reject"):
@@ -48,6 +55,17 @@ class Approvals:
             if req.state != State.PENDING_APPROVAL:
                 raise Conflict(
                     f"request {request_id} is '{req.state}', not waiting for approval", state=req.state
+                )
+            if content_hash is not None and content_hash != req.content_hash:
+                raise Conflict(
+                    f"request {request_id} was amended after you looked at it: review its content again",
+                    errors=[
+                        {
+                            "pointer": "/content_hash",
+                            "detail": f"the request's content is now {req.content_hash}",
+                        }
+                    ],
+                    state=req.state,
                 )
             decision = Decision.model_validate(req.decision)
             prior = live_votes(s, req, now=now, expiry=self.vote_expiry)

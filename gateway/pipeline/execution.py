@@ -66,8 +66,11 @@ class Execution:
                 data={"decision_id": recheck.decision_id, "outcome": recheck.outcome, "revisions": revisions},
             )  # fmt: skip
             record_exemption_use(s, request_id, recheck)
+            # Emergency changes skipped the usual approvals: once carried out, someone reviews them.
+            emergency = req.envelope["change"]["type"] == "emergency"
             move(s, request_id=request_id, expected=req.state, target=State.EXECUTING, actor=SYSTEM, now=now,
-                 data={"cloud": req.cloud}, event="execution.started")  # fmt: skip
+                 values={"review": "pending"} if emergency else None, data={"cloud": req.cloud},
+                 event="execution.started")  # fmt: skip
         log.info("cloud=%s executing request %s", self.cloud_label, request_id)
         try:
             result = self.executor.run(request_id, req.envelope, before)

@@ -80,7 +80,6 @@ class Runner:
     def _columns(envelope: dict[str, Any]) -> dict[str, Any]:
         """The request's columns that follow from its content (set at submission and on amendment)."""
         window = window_of(envelope)
-        emergency = envelope["change"]["type"] == "emergency"
         return {
             "title": envelope["title"],
             "team": envelope["team"],
@@ -89,8 +88,6 @@ class Runner:
             "content_hash": content_hash(envelope),
             "window_start": window[0] if window else None,
             "window_end": window[1] if window else None,
-            # Emergency changes skip the usual approvals, so someone looks at them afterwards.
-            "review": "pending" if emergency else None,
         }
 
     def submit(
