@@ -87,13 +87,20 @@ def demo() -> None:
 def tokens_create(
     name: str,
     role: Annotated[Role, typer.Option(help="requester | approver | auditor | admin | integration")],
-    group: Annotated[list[str] | None, typer.Option(help="approver group (repeatable)")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="team or approver group (repeatable)")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            help="who it belongs to (default NAME); give one person's tokens the same subject, and their "
+            "IdP `sub` for OIDC, so they can never approve their own requests"
+        ),
+    ] = None,
 ) -> None:
     """Create a token and print it once; only its SHA-256 is stored."""
     from gateway.pipeline import tokens
 
     try:
-        token = tokens.create(_local_db(), name=name, role=role, groups=group or [])
+        token = tokens.create(_local_db(), name=name, role=role, groups=group or [], subject=subject)
     except GatewayError as exc:
         _fail(exc)
     console.print(f"[dim]token for {name} ({role}); shown once:[/]", highlight=False)
@@ -107,7 +114,9 @@ def tokens_list() -> None:
     with _local_db().read() as s:
         for t in repo.list_tokens(s):
             status = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-            console.print(f"{t.name:20} {t.role:12} {','.join(t.groups) or '-':20} {status}")
+            console.print(
+                f"{t.name:20} {t.subject or t.name:16} {t.role:12} {','.join(t.groups) or '-':20} {status}"
+            )
 
 
 @tokens_app.command("revoke")

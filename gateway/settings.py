@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "GATEWAY_CLOUD=aws needs an explicit GATEWAY_DATABASE_URL: the embedded SQLite file is for the sandbox"
             )
+        if self.oidc_jwks:
+            # Without both, any token the identity provider signs for any application would get in.
+            if not (self.oidc_issuer and self.oidc_audience):
+                raise ValueError("GATEWAY_OIDC_JWKS needs GATEWAY_OIDC_ISSUER and GATEWAY_OIDC_AUDIENCE too")
+            url = urlsplit(self.oidc_jwks)
+            if url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
+                raise ValueError(
+                    "GATEWAY_OIDC_JWKS must be https (keys fetched over plain http can be swapped)"
+                )
         return self
 
     @property

@@ -92,3 +92,27 @@ def test_an_integration_reads_only_what_it_submitted(gateway, alice):
     listed = {r["id"] for r in gateway.client.get("/v1/requests", headers=snow).json()["items"]}
     assert listed == {own}
     assert gateway.client.get(f"/v1/requests/{other}", headers=snow).status_code == 404
+
+
+def test_one_persons_tokens_share_a_subject_so_they_cannot_approve_their_own_request(gateway, cli):
+    from gateway.pipeline import tokens
+
+    db = gateway.services.db
+    as_requester = tokens.create(
+        db, name="sam-laptop", role=Role.REQUESTER, groups=["payments"], subject="sam"
+    )
+    made = cli(
+        "tokens", "create", "sam-approver", "--role", "approver", "--group", "finance", "--subject", "sam"
+    )
+    as_approver = made.output.strip().splitlines()[-1]
+    rid = gateway.submit(expensive(), {"Authorization": f"Bearer {as_requester}"}).json()["id"]
+    assert (
+        gateway.client.get(f"/v1/requests/{rid}", headers={"Authorization": f"Bearer {as_requester}"}).json()[
+            "requester"
+        ]
+        == "sam"
+    )
+    r = gateway.client.post(f"/v1/requests/{rid}/approvals", json={"verdict": "approve", "comment": "mine"},
+                            headers={"Authorization": f"Bearer {as_approver}"})  # fmt: skip
+    assert r.status_code == 403 and "own request" in r.json()["detail"]
+    assert "sam" in cli("tokens", "list").output

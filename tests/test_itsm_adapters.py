@@ -59,7 +59,12 @@ def record(**overrides: Any) -> dict[str, Any]:
             "display_value": "Payments Engineering",
             "link": f"{SN}/api/now/table/sys_user_group/8a4dde73c6112278017a6a4baf547aa7",
         },
-        "requested_by": {"value": "6816f79cc0a8016401c5a33be04be441", "display_value": "Fred Luddy"},
+        # The REST message dot-walks requested_by.user_name: the login the gateway knows the person by.
+        "requested_by": {
+            "value": "6816f79cc0a8016401c5a33be04be441",
+            "display_value": "Fred Luddy",
+            "user_name": "fred",
+        },
         "justification": "Black Friday capacity",
         "implementation_plan": "Submitted through the governance gateway.",
         "backout_plan": "Delete web-1.",
@@ -208,7 +213,7 @@ def test_a_misconfigured_url_is_not_retried() -> None:
 
 
 def test_a_realistic_record_becomes_a_valid_envelope() -> None:
-    envelope, link = to_envelope(record(), assignment_groups=GROUPS)
+    envelope, link = to_envelope(record(), assignment_groups=GROUPS, users={"Fred Luddy": "fred"})
 
     Validator(PROJECT_ROOT / "schemas").validate(envelope)
     assert envelope == {
@@ -223,7 +228,7 @@ def test_a_realistic_record_becomes_a_valid_envelope() -> None:
         },
         "resources": [WEB_1],
     }
-    assert link.sys_id == SYS_ID and link.number == "CHG0031337" and link.requested_by == "Fred Luddy"
+    assert link.sys_id == SYS_ID and link.number == "CHG0031337" and link.requested_by == "fred"
     assert link.extra == {
         "risk": "3",
         "impact": "2",
@@ -394,3 +399,30 @@ def test_unknown_states_are_refused() -> None:
 def test_every_gateway_state_has_a_servicenow_mapping() -> None:
     for state in State:
         assert change_update(state=state, request_id="r", decision=None)["state"]
+
+
+@pytest.mark.parametrize(
+    ("value", "users", "expected"),
+    [
+        ("dana", {}, "dana"),  # a login, as a REST message sends requested_by.user_name
+        ({"user_name": "dana", "display_value": "Dana Scully"}, {}, "dana"),
+        (
+            {"value": "6816f79cc0a8016401c5a33be04be441", "display_value": "Fred Luddy"},
+            {"6816f79cc0a8016401c5a33be04be441": "fred"},
+            "fred",
+        ),
+    ],
+)
+def test_requested_by_resolves_to_a_gateway_principal(value, users, expected):
+    _, link = to_envelope(record(requested_by=value), users=users)
+    assert link.requested_by == expected
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", {"value": "6816f79cc0a8016401c5a33be04be441", "display_value": "Fred"}]
+)
+def test_a_requested_by_that_names_no_principal_is_refused(value):
+    """Who raised the change may not approve it: a name no principal has would silently bar nobody."""
+    with pytest.raises(InvalidRequest) as err:
+        to_envelope(record(requested_by=value))
+    assert err.value.errors[0]["pointer"] == "/requested_by"

@@ -441,3 +441,24 @@ def test_e2e_a_finance_approver_jwt_approves_anothers_request(oidc_client, key):
     assert r.status_code == 201, r.text
     assert [(v["principal"], v["group"]) for v in r.json()["approvals"]] == [("bob@example.com", "finance")]
     assert r.json()["state"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"oidc_issuer": None}, "GATEWAY_OIDC_ISSUER"),
+        ({"oidc_audience": None}, "GATEWAY_OIDC_AUDIENCE"),
+        ({"oidc_jwks": "http://idp.example.test/jwks.json"}, "https"),
+    ],
+)
+def test_oidc_settings_that_would_let_foreign_tokens_in_are_refused(update, message):
+    from pydantic import ValidationError
+
+    base = {
+        "oidc_jwks": "https://idp.example.test/jwks.json",
+        "oidc_issuer": ISSUER,
+        "oidc_audience": AUDIENCE,
+    }
+    Settings(**base)  # complete: accepted
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{**base, **update})

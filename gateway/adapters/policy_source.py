@@ -44,6 +44,11 @@ class PolicySource:
         """ServiceNow assignment group (name or sys_id) -> gateway team."""
         return dict(self.data.get("itsm", {}).get("servicenow", {}).get("assignment_groups", {}))
 
+    @property
+    def servicenow_users(self) -> dict[str, str]:
+        """ServiceNow user (sys_id, user_name or display name) -> gateway principal."""
+        return dict(self.data.get("itsm", {}).get("servicenow", {}).get("users", {}))
+
     def budget_for(self, team: str) -> float:
         teams = self.data.get("teams", {})
         return float(teams.get("budgets", {}).get(team, teams.get("default_budget_monthly", 0.0)))

@@ -13,7 +13,7 @@ Record fields and where they go (design section 4 for the envelope):
 | justification            | justification                         | falls back to description                      |
 | u_cloud_resources        | resources (+ environment, lease)      | JSON: a list, or {environment, lease, resources}|
 | u_environment            | environment                           | when u_cloud_resources does not name one       |
-| requested_by             | link.requested_by                     | never the requester: that is the caller        |
+| requested_by (required)  | link.requested_by -> on_behalf_of     | a login, or mapped via itsm.servicenow.users   |
 | risk, impact, plans, ... | link.extra                            | the envelope's `change` allows no extra keys   |
 
 Any field may come as a reference or choice object ({"value", "display_value"}), as the Table API returns them
@@ -168,8 +168,37 @@ def _cloud_resources(value: Any, errors: _Errors) -> tuple[Any, bool]:
     return None, False
 
 
+def _requester(value: Any, users: Mapping[str, str], errors: _Errors) -> str | None:
+    """The gateway principal who raised the change: barred from approving it, so it must be resolvable. A plain
+    string or a `user_name` is the login (the IdP subject); a reference resolves through `users` (sys_id, login
+    or display name to principal), never by display name alone, which no principal is called."""
+    if value in (None, "") or (isinstance(value, Mapping) and not any(value.values())):
+        errors.add(
+            "/requested_by", "requested_by is required: the person who raised the change may not approve it"
+        )
+        return None
+    if isinstance(value, Mapping):
+        keys = [value.get(k) for k in ("user_name", "value", "display_value")]
+        for key in (str(k).strip() for k in keys if k not in (None, "")):
+            if key in users:
+                return users[key]
+        if value.get("user_name") not in (None, ""):
+            return str(value["user_name"]).strip()
+        errors.add(
+            "/requested_by",
+            "cannot tell which gateway principal this user is: send requested_by.user_name, or map the user in "
+            "policies/data/itsm.json (itsm.servicenow.users)",
+        )
+        return None
+    name = str(value).strip()
+    return users.get(name, name)
+
+
 def to_envelope(
-    record: dict[str, Any], *, assignment_groups: dict[str, str] | None = None
+    record: dict[str, Any],
+    *,
+    assignment_groups: dict[str, str] | None = None,
+    users: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], ServiceNowLink]:
     """The request envelope for a change_request record, and the link back to it.
 
@@ -193,6 +222,7 @@ def to_envelope(
 
     parsed, in_object = _cloud_resources(record.get("u_cloud_resources"), errors)
     section = parsed if in_object else {"resources": parsed}
+    requested_by = _requester(record.get("requested_by"), users or {}, errors)
     environment = _text(record.get("u_environment"))
     inner_env = _text(section.get("environment")) if in_object else None
     if environment and inner_env and environment.lower() != inner_env.lower():
@@ -221,9 +251,7 @@ def to_envelope(
     extra = {f: _raw(record.get(f)) for f in _EXTRA_FIELDS if _raw(record.get(f)) is not None}
     if description is not None and description != justification:
         extra["description"] = description
-    link = ServiceNowLink(
-        sys_id=str(sys_id), number=number, requested_by=_name(record.get("requested_by")), extra=extra
-    )
+    link = ServiceNowLink(sys_id=str(sys_id), number=number, requested_by=requested_by, extra=extra)
     return envelope, link
 
 

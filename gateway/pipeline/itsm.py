@@ -32,7 +32,10 @@ def accept_servicenow(runner: Runner, record: Any, principal: Principal) -> tupl
     """Returns the request id and whether it was created now."""
     if principal.role not in INTEGRATORS:
         raise Forbidden(f"role '{principal.role}' cannot submit ServiceNow records; an integration token can")
-    envelope, link = to_envelope(record, assignment_groups=runner.source().assignment_groups)
+    source = runner.source()
+    envelope, link = to_envelope(
+        record, assignment_groups=source.assignment_groups, users=source.servicenow_users
+    )
     with runner.db.read() as s:
         existing = messaging.link_by_external_id(s, system=SERVICENOW, external_id=link.sys_id)
         current = repo.get_request(s, request_id=existing.request_id) if existing else None

@@ -10,15 +10,28 @@ from gateway.errors import Unauthenticated
 from gateway.ledger import ledger
 
 
-def create(db: Database, *, name: str, role: Role, groups: list[str], actor: str = "admin-cli") -> str:
+def create(
+    db: Database,
+    *,
+    name: str,
+    role: Role,
+    groups: list[str],
+    subject: str | None = None,
+    actor: str = "admin-cli",
+) -> str:
     token = new_token()
+    subject = subject or name
     with db.unit_of_work() as s:
         repo.add_token(
-            s, token=ApiToken(name=name, role=str(role), groups=groups, token_hash=hash_token(token))
+            s,
+            token=ApiToken(
+                name=name, subject=subject, role=str(role), groups=groups, token_hash=hash_token(token)
+            ),
         )
         ledger.append(
-            s, type="token.created", actor=actor, data={"name": name, "role": str(role), "groups": groups}
-        )
+            s, type="token.created", actor=actor,
+            data={"name": name, "subject": subject, "role": str(role), "groups": groups},
+        )  # fmt: skip
     return token
 
 
@@ -33,4 +46,4 @@ def authenticate(db: Database, token: str) -> Principal:
         row = repo.token_by_hash(s, token_hash=hash_token(token))
     if row is None:
         raise Unauthenticated("unknown or revoked token")
-    return Principal(id=row.name, role=Role(row.role), groups=tuple(row.groups))
+    return Principal(id=row.subject or row.name, role=Role(row.role), groups=tuple(row.groups))

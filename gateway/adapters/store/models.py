@@ -67,6 +67,9 @@ class ApiToken(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True)
+    # The person or system the token belongs to (the principal id); one person's tokens share it, so separation
+    # of duties holds across them. Defaults to the token's name.
+    subject: str | None = None
     role: str
     groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     token_hash: str = Field(index=True, unique=True)
