@@ -216,6 +216,11 @@ def test_the_same_record_again_is_the_same_request(gateway, integration, snow):
     assert again.json()["itsm"]["sys_id"] == SYS_ID
     assert len(gateway.client.get("/v1/requests", headers=integration).json()["items"]) == 1
 
+    # Another integration (a second ServiceNow instance, a Jira bridge) can neither see nor take it over.
+    other = gateway.token("jira", Role.INTEGRATION)
+    assert post(gateway, record(*workers()), other).status_code == 403
+    assert post(gateway, record(*workers(5)), other).status_code == 403
+
 
 def test_a_changed_record_amends_the_pending_request_and_voids_its_votes(gateway, integration, auditor, snow):
     # 35 m5.xlarge for platform: above the 5,000 escalation, so finance must approve twice.

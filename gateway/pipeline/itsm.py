@@ -39,6 +39,9 @@ def accept_servicenow(runner: Runner, record: Any, principal: Principal) -> tupl
     with runner.db.read() as s:
         existing = messaging.link_by_external_id(s, system=SERVICENOW, external_id=link.sys_id)
         current = repo.get_request(s, request_id=existing.request_id) if existing else None
+    if current is not None and current.requester != principal.id and principal.role != Role.ADMIN:
+        # Another integration's record: it may neither read, amend nor take over that request.
+        raise Forbidden(f"ServiceNow record {link.sys_id} belongs to another integration")
     if existing is not None and current is not None and _hash(envelope) == current.content_hash:
         # The same record again (a retry): the same request, checked when it was first sent. Not checked again,
         # so a retry after the change window has closed still finds it instead of a 422.
