@@ -199,17 +199,22 @@ def approve(
     comment: str = "",
     group: Annotated[str | None, typer.Option(help="the required group you approve for")] = None,
     content_hash: Annotated[
-        str | None,
-        typer.Option(help="the content you reviewed (`requests show` prints it); default: the current"),
+        str | None, typer.Option(help="the content you reviewed (`requests show` prints it)")
     ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="approve what is shown without asking")] = False,
 ) -> None:
     """Approve a request for a group you belong to (a justification in --comment when it overrides a rule).
 
-    The vote is bound to the request's content hash: if the request was amended after the version you reviewed,
-    the gateway refuses the vote."""
+    The vote is bound to the content you approve: the one named by --content-hash, or else the one shown here
+    before you confirm. If the request is amended after that, the gateway refuses the vote."""
     try:
         client = _client()
-        content_hash = content_hash or client.get(request_id)["content_hash"]
+        if content_hash is None:
+            shown = client.get(request_id)
+            render.show(console, shown)
+            if not yes and not typer.confirm("Approve this content?"):
+                raise typer.Exit(1)
+            content_hash = shown["content_hash"]
         render.show(console, client.vote(request_id, "approve", comment, group, content_hash))
     except ApiError as exc:
         _fail(exc)

@@ -150,9 +150,9 @@ def cli(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("COLUMNS", "250")  # rich tables unwrapped, so outputs can be searched
     runner = CliRunner()
 
-    def run(*args: str, token: dict[str, str] | None = None) -> Any:
+    def run(*args: str, token: dict[str, str] | None = None, input: str | None = None) -> Any:
         if token is not None:
             monkeypatch.setenv("GATEWAY_TOKEN", token["Authorization"].split()[1])
-        return runner.invoke(cli_module.app, list(args))
+        return runner.invoke(cli_module.app, list(args), input=input)
 
     return run

@@ -35,11 +35,19 @@ def test_requests_list_show_approve_and_reject(gateway, cli, alice, bob, tmp_pat
     shown = cli("requests", "show", held, token=alice)
     assert shown.exit_code == 0 and "needs 1 approval(s) from finance" in shown.output
 
-    own = cli("approve", held, "--comment", "mine", token=alice)
+    own = cli("approve", held, "--comment", "mine", "--yes", token=alice)
     assert own.exit_code == 1 and "own request" in own.output
 
-    ok = cli("approve", held, "--comment", "Q4 plan", "--group", "finance", token=bob)
+    declined = cli("approve", held, "--comment", "Q4 plan", token=bob, input="n\n")
+    assert declined.exit_code == 1 and "Approve this content?" in declined.output
+    ok = cli("approve", held, "--comment", "Q4 plan", "--group", "finance", token=bob, input="y\n")
     assert ok.exit_code == 0 and "succeeded" in ok.output
+
+    # A vote names the content it approves: after an amendment, the old hash is refused.
+    other_held = gateway.submit(expensive(), alice).json()
+    gateway.client.put(f"/v1/requests/{other_held['id']}", json=expensive(n=5), headers=alice)
+    stale = cli("approve", other_held["id"], "--content-hash", other_held["content_hash"], token=bob)
+    assert stale.exit_code == 1 and "amended" in stale.output
 
     no_comment = cli("reject", other, "--comment", " ", token=bob)
     assert no_comment.exit_code == 1 and "/comment" in no_comment.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.domain.decision import Cost, Decision, RequiredApproval, SetResult, decide
+from gateway.domain.decision import Cost, Decision, RequiredApproval, SetResult, Violation, decide
 from gateway.domain.entry import entry_module
 from gateway.domain.policy_sets import PolicySet
 
@@ -65,11 +65,26 @@ def test_entry_module_gathers_every_set_with_its_profile():
     assert 'data.terraform.scalr with input as {"tfplan": input.doc, "tfrun": input.profiles.tfrun}' in module
 
 
-def test_recheck_is_worse_only_when_a_group_needs_more_votes():
-    def with_approvals(*pairs):
-        needed = [RequiredApproval(group=g, count=c, reason="r") for g, c in pairs]
-        return Decision(outcome="pending_approval", cost=COST, decision_id="d", required_approvals=needed)
+def test_recheck_is_worse_when_it_asks_for_more_than_was_approved():
+    def decision(*pairs, violations=(), **flags):
+        needed = [RequiredApproval(group=g, count=c, reason="r", **flags) for g, c in pairs]
+        found = [Violation(set=s, rule=r, msg=m, enforcement="soft-mandatory") for s, r, m in violations]
+        return Decision(outcome="pending_approval", cost=COST, decision_id="d", required_approvals=needed,
+                        violations=found)  # fmt: skip
 
-    assert not with_approvals(("finance", 1)).worse_than(with_approvals(("finance", 2)))
-    assert with_approvals(("finance", 2)).worse_than(with_approvals(("finance", 1)))
-    assert with_approvals(("finance", 1), ("cab", 1)).worse_than(with_approvals(("finance", 1)))
+    assert not decision(("finance", 1)).worse_than(decision(("finance", 2)))
+    assert decision(("finance", 2)).worse_than(decision(("finance", 1)))
+    assert decision(("finance", 1), ("cab", 1)).worse_than(decision(("finance", 1)))
+    # The same group, but now to override a violation, or no longer shareable with another group.
+    assert decision(("finance", 1), override=True).worse_than(decision(("finance", 1)))
+    assert decision(("finance", 1)).worse_than(decision(("finance", 1), shared=True))
+    # A new finding is worse; the same finding reworded is not; rule-less (conftest) findings differ by message.
+    budget = ("cost", "team_budget_exceeded", "over budget by 10 USD")
+    assert decision(("finance", 1), violations=[budget]).worse_than(decision(("finance", 1)))
+    reworded = ("cost", "team_budget_exceeded", "over budget by 12 USD")
+    assert not decision(("finance", 1), violations=[reworded]).worse_than(
+        decision(("finance", 1), violations=[budget])
+    )
+    plain = ("conftest", "conftest", "bucket is public")
+    other = ("conftest", "conftest", "bucket has no owner tag")
+    assert decision(violations=[plain, other]).worse_than(decision(violations=[plain]))

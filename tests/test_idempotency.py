@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from gateway.domain.identity import Role
@@ -110,3 +111,24 @@ def test_a_key_whose_first_attempt_died_before_storing_is_taken_over_after_a_min
     r = _post(gateway, body, alice)
     assert r.status_code == 201 and _submitted(gateway, auditor) == 1
     assert _post(gateway, body, alice).json()["id"] == r.json()["id"]
+
+
+def test_an_attempt_that_stalled_past_the_lease_cannot_store_a_second_request(gateway, clock, alice, auditor):
+    """A takes the key and stalls; after the lease B takes it over and stores its request; when A finally stores
+    its own, the binding refuses and A's request is rolled back: one key, one request."""
+    from gateway.domain.identity import Principal
+    from gateway.errors import Conflict
+
+    body, svc = request(instance()), gateway.services
+    svc.idempotency.begin(principal="alice", key="k-1", fingerprint=fingerprint(body))  # attempt A
+    clock.advance(seconds=61)
+    b = _post(gateway, body, alice)  # attempt B takes the key over
+    assert b.status_code == 201
+
+    who = Principal("alice", Role.REQUESTER, ("payments",))
+    bind = lambda s, rid: svc.idempotency.bind(s, principal="alice", key="k-1", request_id=rid)  # noqa: E731
+    with pytest.raises(Conflict):
+        svc.runner.submit(body, who, on_stored=bind)  # attempt A wakes up
+    assert _submitted(gateway, auditor) == 1
+    again = _post(gateway, body, alice)
+    assert again.status_code == 201 and again.json()["id"] == b.json()["id"]

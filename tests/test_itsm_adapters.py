@@ -419,7 +419,14 @@ def test_requested_by_resolves_to_a_gateway_principal(value, users, expected):
 
 
 @pytest.mark.parametrize(
-    "value", [None, "", {"value": "6816f79cc0a8016401c5a33be04be441", "display_value": "Fred"}]
+    "value",
+    [
+        None,
+        "",
+        {"value": "6816f79cc0a8016401c5a33be04be441", "display_value": "Fred"},
+        "6816f79cc0a8016401c5a33be04be441",  # what a business rule sends for current.requested_by
+        "Dana Scully",
+    ],
 )
 def test_a_requested_by_that_names_no_principal_is_refused(value):
     """Who raised the change may not approve it: a name no principal has would silently bar nobody."""

@@ -53,5 +53,19 @@ def test_a_database_from_before_migrations_is_upgraded_with_its_data(database_ur
         # The same person may vote again on new content (the old unique constraint is gone).
         conn.execute(text(VOTE), {"hash": "sha256:b"})
         assert conn.execute(text("SELECT count(*) FROM approvals")).scalar_one() == 2
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+    db.dispose()
+
+
+def test_a_database_at_an_earlier_revision_gets_the_later_ones(database_url):
+    db = Database(database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    db.create_all()
+    with db.engine.begin() as conn:
+        assert "subject" in {c["name"] for c in inspect(conn).get_columns("api_tokens")}
+        assert "round" in {c["name"] for c in inspect(conn).get_columns("approvals")}
     db.dispose()

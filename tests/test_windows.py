@@ -197,3 +197,12 @@ def test_a_new_violation_for_the_same_approvers_still_stops_execution(gateway, c
     assert view["state"] == "pending_approval" and view["outputs"] == {}
     assert [v["rule"] for v in view["decision"]["violations"]] == ["team_budget_exceeded"]
     assert view["decision"]["required_approvals"][0]["override"] is True
+    # bob's earlier vote did not cover the override: a new round, in which he (or another) decides again.
+    assert view["approvals"] == []
+    again = gateway.client.post(f"/v1/requests/{rid}/approvals", json={"verdict": "approve"}, headers=bob)
+    assert again.status_code == 422  # an override needs its justification
+    vote = {"verdict": "approve", "comment": "budget raise agreed with finance"}
+    assert (
+        gateway.client.post(f"/v1/requests/{rid}/approvals", json=vote, headers=bob).json()["state"]
+        == "succeeded"
+    )

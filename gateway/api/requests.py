@@ -46,7 +46,7 @@ def view(svc: Services, request_id: str, who: Principal) -> dict[str, Any]:
         req = repo.get_request(s, request_id=request_id)
         if not visibility(who).allows(team=req.team, requester=req.requester):
             raise NotFound(f"no request with id {request_id}")
-        votes = repo.votes(s, request_id=request_id, content_hash=req.content_hash)
+        votes = repo.votes(s, request=req)
     return request_view(req, votes, now=svc.clock.now(), vote_expiry=svc.approvals.vote_expiry)
 
 
@@ -144,12 +144,7 @@ def list_requests(
     with svc.db.read() as s:
         rows = repo.list_requests(s, visible=visibility(who), state=state, team=team, since=since, review=review,
                                   limit=limit, offset=offset)  # fmt: skip
-        items = [
-            request_view(
-                r, repo.votes(s, request_id=r.id, content_hash=r.content_hash), now=now, vote_expiry=expiry
-            )
-            for r in rows
-        ]
+        items = [request_view(r, repo.votes(s, request=r), now=now, vote_expiry=expiry) for r in rows]
     return {"items": items, "limit": limit, "offset": offset}
 
 

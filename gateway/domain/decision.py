@@ -22,6 +22,13 @@ class Violation(BaseModel):
     # The exemption that waived this violation (only in Decision.exempted).
     exemption: str | None = None
 
+    @property
+    def key(self) -> tuple[str, str, str | None, str | None]:
+        """What makes two violations the same finding. Rules without an id (conftest-style string messages, whose
+        rule is the set's name) are told apart by their message; rules with one are not, so a changed wording is
+        not a new finding."""
+        return (self.set, self.rule, self.address, self.msg if self.rule == self.set else None)
+
 
 class RequiredApproval(BaseModel):
     group: str
@@ -63,8 +70,10 @@ class Decision(BaseModel):
             had = theirs.get(a.group)
             if had is None or a.count > had.count or (a.override and not had.override):
                 return True
-        seen = {(v.set, v.rule, v.address) for v in other.violations}
-        return any((v.set, v.rule, v.address) not in seen for v in self.violations)
+            if had.shared and not a.shared:  # one person's vote may no longer cover this group and another
+                return True
+        seen = {v.key for v in other.violations}
+        return any(v.key not in seen for v in self.violations)
 
 
 @dataclass(frozen=True)

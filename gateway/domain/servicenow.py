@@ -36,6 +36,7 @@ JUSTIFICATION_MAX = 4000  # the envelope schema's limit
 _REFERENCE_KEYS = frozenset({"value", "display_value", "link", "name"})
 _OBJECT_KEYS = frozenset({"environment", "lease", "resources"})
 _SN_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_SYS_ID = re.compile(r"^[0-9a-f]{32}$")
 _EXTRA_FIELDS = ("risk", "impact", "implementation_plan", "backout_plan")
 
 
@@ -191,7 +192,17 @@ def _requester(value: Any, users: Mapping[str, str], errors: _Errors) -> str | N
         )
         return None
     name = str(value).strip()
-    return users.get(name, name)
+    if name in users:
+        return users[name]
+    if _SYS_ID.match(name) or " " in name:
+        # A sys_id (what `current.requested_by` sends) or a display name: no principal is called that.
+        errors.add(
+            "/requested_by",
+            f"'{name}' looks like a sys_id or a display name, not a login: send requested_by.user_name, or map the "
+            "user in policies/data/itsm.json (itsm.servicenow.users)",
+        )
+        return None
+    return name
 
 
 def to_envelope(

@@ -23,7 +23,7 @@ from gateway.pipeline.transitions import move
 
 def live_votes(s: Session, req: ChangeRequest, *, now: datetime, expiry: timedelta) -> list[approvals.Vote]:
     """Votes on the request's current content that have not expired."""
-    rows = repo.votes(s, request_id=req.id, content_hash=req.content_hash)
+    rows = repo.votes(s, request=req)
     votes = [approvals.Vote(v.principal, v.group, v.verdict, aware(v.created_at)) for v in rows]
     return approvals.live(votes, now=now, expiry=expiry)
 
@@ -80,7 +80,7 @@ class Approvals:
                     s,
                     vote=Approval(
                         request_id=request_id, principal=principal.id, group=g.group, verdict=verdict,
-                        comment=comment, content_hash=req.content_hash, created_at=now,
+                        comment=comment, content_hash=req.content_hash, round=req.approval_round, created_at=now,
                     ),
                 )  # fmt: skip
             data = {"groups": [g.group for g in groups], "verdict": verdict, "comment": comment,

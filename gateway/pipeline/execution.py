@@ -111,7 +111,9 @@ class Execution:
         if decision is not None:
             values["decision"] = decision
         if target == State.PENDING_APPROVAL:
+            # A new round: the votes given before covered what the policies asked then, not what they ask now.
             values["pending_since"] = now
+            values["approval_round"] = req.approval_round + 1
         with self.db.unit_of_work() as s:
             ledger.append(
                 s, type="policy.rechecked", actor=SYSTEM, request_id=req.id, data={**data, "stopped": True}

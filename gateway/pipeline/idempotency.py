@@ -97,7 +97,12 @@ class Idempotency:
 
     def bind(self, s: Session, *, principal: str, key: str, request_id: str) -> None:
         """Inside the unit of work that stores the request: from then on a retry resumes it, whatever happens."""
-        messaging.bind_idempotency_key(s, principal=principal, key=key, request_id=request_id)
+        if not messaging.bind_idempotency_key(s, principal=principal, key=key, request_id=request_id):
+            # Another attempt took the key over (this one stalled past the lease) and stored its request first:
+            # raising rolls this attempt's request back, so the key stands for exactly one request.
+            raise Conflict(
+                "another request with this Idempotency-Key was stored first; retry to get its response"
+            )
 
     def abandon(self, *, principal: str, key: str) -> None:
         """Nothing was stored: free the key so a retry runs anew (a key bound to a stored request stays)."""

@@ -151,7 +151,7 @@ class Runner:
             if columns["content_hash"] == req.content_hash:
                 return False
             previous, state = req.content_hash, req.state
-            voided = len(repo.votes(s, request_id=request_id, content_hash=previous))
+            voided = len(repo.votes(s, request=req))
             values = {**columns, "decision": None, "cost_monthly": 0.0, "pending_since": None}
             data = {"request": envelope, "previous_hash": previous, "content_hash": columns["content_hash"],
                     "votes_voided": voided}  # fmt: skip

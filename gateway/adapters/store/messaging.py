@@ -154,8 +154,9 @@ def finish_idempotency_key(
     body: dict[str, Any],
     request_id: str | None,
 ) -> None:
+    """Stores the response, unless the key is bound to another request (an attempt that took it over)."""
     record = idempotency_key(session, principal=principal, key=key)
-    if record is not None:
+    if record is not None and record.request_id in (None, request_id):
         record.status = "done"
         record.response_status = status
         record.response_body = body
@@ -172,11 +173,18 @@ def delete_idempotency_key(session: Session, *, principal: str, key: str, unboun
     session.connection().execute(stmt)
 
 
-def bind_idempotency_key(session: Session, *, principal: str, key: str, request_id: str) -> None:
-    record = idempotency_key(session, principal=principal, key=key)
-    if record is not None:
-        record.request_id = request_id
-        session.add(record)
+def bind_idempotency_key(session: Session, *, principal: str, key: str, request_id: str) -> bool:
+    """Binds the key to the request only if no other attempt has bound it already; False otherwise."""
+    stmt = (
+        update(IdempotencyKey)
+        .where(
+            col(IdempotencyKey.principal) == principal,
+            col(IdempotencyKey.key) == key,
+            col(IdempotencyKey.request_id).is_(None),
+        )
+        .values(request_id=request_id)
+    )
+    return bool(session.connection().execute(stmt).rowcount == 1)
 
 
 def purge_idempotency_keys(session: Session, *, older_than: datetime) -> int:

@@ -45,6 +45,8 @@ class ChangeRequest(ChangeRequestBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     # When the request last started waiting for approval (pending requests expire from here).
     pending_since: datetime | None = None
+    # Raised when the re-check before execution sends the request back for approval: earlier votes stop counting.
+    approval_round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Approval(SQLModel, table=True):
@@ -59,6 +61,7 @@ class Approval(SQLModel, table=True):
     verdict: str
     comment: str = ""
     content_hash: str
+    round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 

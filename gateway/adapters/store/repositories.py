@@ -130,8 +130,13 @@ def transition(
     session.expire_all()
 
 
-def votes(session: Session, *, request_id: str, content_hash: str) -> list[Approval]:
-    stmt = select(Approval).where(Approval.request_id == request_id, Approval.content_hash == content_hash)
+def votes(session: Session, *, request: ChangeRequest) -> list[Approval]:
+    """The votes that may count: on the request's current content, in its current approval round."""
+    stmt = select(Approval).where(
+        Approval.request_id == request.id,
+        Approval.content_hash == request.content_hash,
+        Approval.round == request.approval_round,
+    )
     return list(session.exec(stmt.order_by(col(Approval.id))).all())
 
 
