@@ -209,13 +209,14 @@ def approve(
     before you confirm. If the request is amended after that, the gateway refuses the vote."""
     try:
         client = _client()
+        approval_round = None
         if content_hash is None:
             shown = client.get(request_id)
-            render.show(console, shown)
+            render.show(console, shown, content=True)
             if not yes and not typer.confirm("Approve this content?"):
                 raise typer.Exit(1)
-            content_hash = shown["content_hash"]
-        render.show(console, client.vote(request_id, "approve", comment, group, content_hash))
+            content_hash, approval_round = shown["content_hash"], shown.get("approval_round")
+        render.show(console, client.vote(request_id, "approve", comment, group, content_hash, approval_round))
     except ApiError as exc:
         _fail(exc)
 

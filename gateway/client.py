@@ -50,13 +50,15 @@ class GatewayClient:
 
     def vote(
         self, request_id: str, verdict: str, comment: str = "", group: str | None = None,
-        content_hash: str | None = None,
+        content_hash: str | None = None, approval_round: int | None = None,
     ) -> Any:  # fmt: skip
         body: dict[str, Any] = {"verdict": verdict, "comment": comment}
         if group:
             body["group"] = group
         if content_hash:
             body["content_hash"] = content_hash
+        if approval_round is not None:
+            body["approval_round"] = approval_round
         return self.call("POST", f"/v1/requests/{request_id}/approvals", json=body)
 
     def amend_file(self, request_id: str, path: Path) -> Any:

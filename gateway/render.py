@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
+from rich.syntax import Syntax
 from rich.table import Table
 
 STATE_STYLE = {
@@ -66,6 +68,14 @@ def requests_table(reqs: list[dict[str, Any]], title: str = "Requests") -> Table
     return table
 
 
-def show(console: Console, req: dict[str, Any]) -> None:
+def show(console: Console, req: dict[str, Any], content: bool = False) -> None:
+    """With content, also every resource change in full: what an approver is asked to approve."""
     console.print(requests_table([req], title=f"Request {req['id']}"))
+    if content:
+        for res in req["request"]["resources"]:
+            address = f"{res['type']}.{res['name']}"
+            console.print(
+                f"[bold]{res['action']}[/] {address} {res.get('id') or ''} {res.get('region') or ''}"
+            )
+            console.print(Syntax(json.dumps(res.get("properties") or {}, indent=2), "json"))
     console.print(f"[dim]content {req['content_hash']}[/]", highlight=False)

@@ -19,7 +19,7 @@ def _big(n: int = 35) -> dict:
     return request(*[instance(f"w{i}", "m5.xlarge") for i in range(n)], team="platform")
 
 
-def _vote(gw: Gateway, rid: str, headers: dict[str, str], verdict: str = "approve", **extra: str):
+def _vote(gw: Gateway, rid: str, headers: dict[str, str], verdict: str = "approve", **extra: object):
     return gw.client.post(f"/v1/requests/{rid}/approvals", json={"verdict": verdict, "comment": "ok", **extra},
                           headers=headers)  # fmt: skip
 
@@ -232,3 +232,27 @@ def test_a_vote_for_content_that_was_amended_since_is_refused(gateway, platform,
     assert stale.status_code == 409 and stale.json()["errors"][0]["pointer"] == "/content_hash"
     current = gateway.client.get(f"/v1/requests/{first['id']}", headers=platform).json()["content_hash"]
     assert _vote(gateway, first["id"], finance[0], content_hash=current).status_code == 201
+
+
+def test_amending_back_to_earlier_content_does_not_bring_its_votes_back(gateway, platform, finance):
+    rid = gateway.submit(_big(35), platform).json()["id"]
+    _vote(gateway, rid, finance[0])
+    gateway.client.put(f"/v1/requests/{rid}", json=_big(36), headers=platform)
+    view = gateway.client.put(f"/v1/requests/{rid}", json=_big(35), headers=platform).json()
+    assert view["approvals"] == []  # fin0 voted on this content once, in an earlier round
+    assert _vote(gateway, rid, finance[1]).json()["state"] == "pending_approval"  # one live vote of two
+
+
+def test_a_vote_for_an_earlier_approval_round_is_refused(gateway, platform, finance):
+    body = gateway.submit(_big(35), platform).json()
+    gateway.client.put(f"/v1/requests/{body['id']}", json=_big(36), headers=platform)
+    gateway.client.put(f"/v1/requests/{body['id']}", json=_big(35), headers=platform)
+    # Same content as fin0 saw, but it has been back through policy since.
+    stale = _vote(
+        gateway,
+        body["id"],
+        finance[0],
+        content_hash=body["content_hash"],
+        approval_round=body["approval_round"],
+    )
+    assert stale.status_code == 409 and stale.json()["errors"][0]["pointer"] == "/approval_round"

@@ -132,3 +132,23 @@ def test_an_attempt_that_stalled_past_the_lease_cannot_store_a_second_request(ga
     assert _submitted(gateway, auditor) == 1
     again = _post(gateway, body, alice)
     assert again.status_code == 201 and again.json()["id"] == b.json()["id"]
+
+
+def test_an_attempt_that_stalled_while_another_was_answered_cannot_bind_the_key(
+    gateway, clock, alice, auditor
+):
+    """A takes the key and stalls; B takes it over and is refused (422, remembered); A must not then store a
+    request under a key whose answer is that 422."""
+    from gateway.domain.identity import Principal
+    from gateway.errors import Conflict
+
+    body, svc = request(instance()), gateway.services
+    svc.idempotency.begin(principal="alice", key="k-1", fingerprint=fingerprint(body))  # attempt A
+    clock.advance(seconds=61)
+    svc.idempotency.begin(principal="alice", key="k-1", fingerprint=fingerprint(body))  # B takes it over...
+    svc.idempotency.finish(principal="alice", key="k-1", status=422, body={"status": 422}, request_id=None)
+    who = Principal("alice", Role.REQUESTER, ("payments",))
+    bind = lambda s, rid: svc.idempotency.bind(s, principal="alice", key="k-1", request_id=rid)  # noqa: E731
+    with pytest.raises(Conflict):
+        svc.runner.submit(body, who, on_stored=bind)
+    assert _submitted(gateway, auditor) == 0

@@ -31,8 +31,9 @@ class VoteIn(BaseModel):
     comment: str = ""
     # The required group this vote is for, when the approver belongs to several.
     group: str | None = None
-    # The content the approver looked at (the request's content_hash): refused if it has been amended since.
+    # The content and the approval round the approver looked at: refused if either has changed since.
     content_hash: str | None = None
+    approval_round: int | None = None
 
 
 class ReviewIn(BaseModel):
@@ -174,7 +175,7 @@ def vote(
     view(svc, request_id, who)  # 404 for what the caller may not see, before anything about its state
     state = svc.approvals.vote(
         request_id=request_id, principal=who, verdict=vote.verdict, comment=vote.comment, group=vote.group,
-        content_hash=vote.content_hash,
+        content_hash=vote.content_hash, approval_round=vote.approval_round,
     )  # fmt: skip
     if state == State.APPROVED:
         go_on(svc, request_id)

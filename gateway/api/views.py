@@ -29,6 +29,8 @@ def request_view(
         "created_at": req.created_at.isoformat(),
         "updated_at": req.updated_at.isoformat(),
         "content_hash": req.content_hash,
+        # Raised by every amendment and every return for approval: only votes of this round count.
+        "approval_round": req.approval_round,
         "window": window,
         "review": req.review,
         "decision": req.decision,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.domain.decision import RequiredApproval
-from gateway.domain.identity import APPROVERS, Principal
+from gateway.domain.identity import APPROVERS, Principal, is_one_of
 from gateway.errors import Forbidden, InvalidRequest
 
 
@@ -53,7 +53,7 @@ def groups_for_vote(
 ) -> list[RequiredApproval]:
     """The required groups this principal's vote counts for (first one first), or an error saying why it cannot
     vote. `votes` are the live votes on the request's current content."""
-    if principal.id in requesters:
+    if is_one_of(principal, set(requesters)):
         raise Forbidden("the requester cannot approve or reject their own request")
     if principal.role not in APPROVERS:
         raise Forbidden(f"role '{principal.role}' cannot approve; an approver or admin can")

@@ -46,6 +46,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def is_one_of(principal: Principal, people: set[str | None]) -> bool:
+    """Separation of duties compares people without regard to case: ServiceNow logins and many IdPs ignore it."""
+    return principal.id.casefold() in {p.casefold() for p in people if p}
+
+
 def check_owner(principal: Principal, requester: str, action: str) -> None:
     """Only the requester, or an admin, may change or withdraw a request."""
     if principal.id != requester and principal.role != Role.ADMIN:

@@ -36,7 +36,7 @@ JUSTIFICATION_MAX = 4000  # the envelope schema's limit
 _REFERENCE_KEYS = frozenset({"value", "display_value", "link", "name"})
 _OBJECT_KEYS = frozenset({"environment", "lease", "resources"})
 _SN_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-_SYS_ID = re.compile(r"^[0-9a-f]{32}$")
+_SYS_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 _EXTRA_FIELDS = ("risk", "impact", "implementation_plan", "backout_plan")
 
 
@@ -184,7 +184,7 @@ def _requester(value: Any, users: Mapping[str, str], errors: _Errors) -> str | N
             if key in users:
                 return users[key]
         if value.get("user_name") not in (None, ""):
-            return str(value["user_name"]).strip()
+            return _login(str(value["user_name"]), errors)
         errors.add(
             "/requested_by",
             "cannot tell which gateway principal this user is: send requested_by.user_name, or map the user in "
@@ -194,8 +194,13 @@ def _requester(value: Any, users: Mapping[str, str], errors: _Errors) -> str | N
     name = str(value).strip()
     if name in users:
         return users[name]
-    if _SYS_ID.match(name) or " " in name:
-        # A sys_id (what `current.requested_by` sends) or a display name: no principal is called that.
+    return _login(name, errors)
+
+
+def _login(name: str, errors: _Errors) -> str | None:
+    """A login, or an error: a sys_id (what `current.requested_by` sends) or a display name names no principal."""
+    name = name.strip()
+    if _SYS_ID.match(name) or any(c.isspace() for c in name):
         errors.add(
             "/requested_by",
             f"'{name}' looks like a sys_id or a display name, not a login: send requested_by.user_name, or map the "

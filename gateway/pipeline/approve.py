@@ -13,7 +13,7 @@ from gateway.adapters.store.models import Approval, ChangeRequest
 from gateway.domain import approvals
 from gateway.domain.clock import Clock, aware
 from gateway.domain.decision import Decision
-from gateway.domain.identity import APPROVERS, Principal, check_owner
+from gateway.domain.identity import APPROVERS, Principal, check_owner, is_one_of
 from gateway.domain.states import OPEN_STATES, State
 from gateway.errors import Conflict, Forbidden, InvalidRequest
 from gateway.ledger import ledger
@@ -26,6 +26,25 @@ def live_votes(s: Session, req: ChangeRequest, *, now: datetime, expiry: timedel
     rows = repo.votes(s, request=req)
     votes = [approvals.Vote(v.principal, v.group, v.verdict, aware(v.created_at)) for v in rows]
     return approvals.live(votes, now=now, expiry=expiry)
+
+
+def _check_seen(req: ChangeRequest, content_hash: str | None, approval_round: int | None) -> None:
+    """A vote is for what its approver looked at: refused if the content was amended, or the request was sent
+    back for approval, since."""
+    changed = []
+    if content_hash is not None and content_hash != req.content_hash:
+        changed.append(
+            {"pointer": "/content_hash", "detail": f"the request's content is now {req.content_hash}"}
+        )
+    if approval_round is not None and approval_round != req.approval_round:
+        changed.append(
+            {"pointer": "/approval_round", "detail": f"the approval round is now {req.approval_round}"}
+        )
+    if changed:
+        raise Conflict(
+            f"request {req.id} was amended or sent back for approval after you looked at it: review it again",
+            errors=changed, state=req.state,
+        )  # fmt: skip
 
 
 class Approvals:
@@ -43,6 +62,7 @@ class Approvals:
         comment: str,
         group: str | None = None,
         content_hash: str | None = None,
+        approval_round: int | None = None,
     ) -> State:
         """Records one vote; returns the request's state afterwards (approved means: execute it now)."""
         if verdict not in ("approve", "reject"):
@@ -56,17 +76,7 @@ class Approvals:
                 raise Conflict(
                     f"request {request_id} is '{req.state}', not waiting for approval", state=req.state
                 )
-            if content_hash is not None and content_hash != req.content_hash:
-                raise Conflict(
-                    f"request {request_id} was amended after you looked at it: review its content again",
-                    errors=[
-                        {
-                            "pointer": "/content_hash",
-                            "detail": f"the request's content is now {req.content_hash}",
-                        }
-                    ],
-                    state=req.state,
-                )
+            _check_seen(req, content_hash, approval_round)
             decision = Decision.model_validate(req.decision)
             prior = live_votes(s, req, now=now, expiry=self.vote_expiry)
             requesters = {req.requester} | ({req.on_behalf_of} if req.on_behalf_of else set())
@@ -138,7 +148,7 @@ class Approvals:
             req = repo.get_request(s, request_id=request_id, lock=True)
             if principal.role not in APPROVERS:
                 raise Forbidden(f"role '{principal.role}' cannot review changes; an approver or admin can")
-            if principal.id in {req.requester, req.on_behalf_of}:
+            if is_one_of(principal, {req.requester, req.on_behalf_of}):
                 raise Forbidden("the requester cannot review their own change")
             if req.review != "pending":
                 raise Conflict(f"request {request_id} has no review pending", state=req.state)

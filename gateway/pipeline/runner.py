@@ -152,7 +152,9 @@ class Runner:
                 return False
             previous, state = req.content_hash, req.state
             voided = len(repo.votes(s, request=req))
-            values = {**columns, "decision": None, "cost_monthly": 0.0, "pending_since": None}
+            # A new round too: amending back to earlier content must not bring that content's votes back.
+            values = {**columns, "decision": None, "cost_monthly": 0.0, "pending_since": None,
+                      "approval_round": req.approval_round + 1}  # fmt: skip
             data = {"request": envelope, "previous_hash": previous, "content_hash": columns["content_hash"],
                     "votes_voided": voided}  # fmt: skip
             move(s, request_id=request_id, expected=state, target=State.RECEIVED, actor=principal.id, now=now,

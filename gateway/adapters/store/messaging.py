@@ -181,6 +181,8 @@ def bind_idempotency_key(session: Session, *, principal: str, key: str, request_
             col(IdempotencyKey.principal) == principal,
             col(IdempotencyKey.key) == key,
             col(IdempotencyKey.request_id).is_(None),
+            col(IdempotencyKey.status)
+            != "done",  # answered already (e.g. a 422 to the attempt that took it over)
         )
         .values(request_id=request_id)
     )
