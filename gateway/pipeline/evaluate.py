@@ -72,10 +72,14 @@ class Evaluator:
             time.sleep(0.02)
 
     def evaluate(
-        self, input_doc: dict[str, Any], exemptions: list[dict[str, Any]] | None = None
+        self,
+        input_doc: dict[str, Any],
+        exemptions: list[dict[str, Any]] | None = None,
+        source: PolicySource | None = None,
     ) -> tuple[Decision, dict[str, Any]]:
-        """Returns the decision and an OPA decision-log style record (without the input) for the ledger."""
-        src = self.source()
+        """Returns the decision and an OPA decision-log style record (without the input) for the ledger. `source`
+        is the policy source the input was built from, when the caller has looked at the files already."""
+        src = source or self.source()
         answer, decision_id = self._current_answer(src, input_doc)
         decision = fold(src, answer, input_doc, decision_id, exemptions)
         record = {

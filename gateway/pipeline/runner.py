@@ -166,6 +166,7 @@ class Runner:
     # -- stage 2 -------------------------------------------------------------------------------------------
     def _evaluate(self, req: ChangeRequest) -> tuple[Decision, dict[str, Any]]:
         requester = Principal(req.requester, Role.REQUESTER, tuple(req.requester_groups))
+        source = self.source()  # one look at the policy files for the context and the decision
         with self.db.read() as s:
             ctx = plan_context(
                 s,
@@ -174,12 +175,12 @@ class Runner:
                 requester=requester,
                 submitted_at=rfc3339(req.created_at),
                 catalog=self.catalog,
-                source=self.source(),
+                source=source,
                 now=self.clock.now(),
             )
         input_doc = build_input(req.envelope, ctx)
         try:
-            decision, record = self.evaluator.evaluate(input_doc, input_doc["exemptions"])
+            decision, record = self.evaluator.evaluate(input_doc, input_doc["exemptions"], source=source)
         except PolicyUnavailable as exc:
             with self.db.unit_of_work() as s:
                 ledger.append(
@@ -227,6 +228,7 @@ class Runner:
         """POST /v1/evaluate: validate and evaluate; store nothing but one audit event."""
         envelope = self._validated(body, principal)
         rid = "dry-run-" + str(uuid.uuid4())
+        source = self.source()  # one look at the policy files for the context and the decision
         with self.db.read() as s:
             ctx = plan_context(
                 s,
@@ -235,11 +237,11 @@ class Runner:
                 requester=principal,
                 submitted_at=ledger.now_rfc3339(),
                 catalog=self.catalog,
-                source=self.source(),
+                source=source,
                 now=self.clock.now(),
             )
         input_doc = build_input(envelope, ctx)
-        decision, record = self.evaluator.evaluate(input_doc, input_doc["exemptions"])
+        decision, record = self.evaluator.evaluate(input_doc, input_doc["exemptions"], source=source)
         with self.db.unit_of_work() as s:
             ledger.append(
                 s,
