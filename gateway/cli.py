@@ -75,6 +75,14 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, log_level
     uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
 
 
+@app.command("iam-policy")
+def iam_policy() -> None:
+    """Print the least-privilege IAM policy document for the gateway's role (every call the drivers make)."""
+    from gateway.adapters.cloud.iam import policy_document
+
+    print(json.dumps(policy_document(), indent=2))
+
+
 @app.command()
 def demo() -> None:
     """A guided run of three example requests on the embedded defaults (SQLite, local OPA, sandbox cloud)."""
