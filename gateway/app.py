@@ -27,7 +27,7 @@ from gateway.adapters.opa import OpaClient
 from gateway.adapters.opa_process import LocalOpa
 from gateway.adapters.policy_source import PolicySource, PolicyWatcher, load_policy_source
 from gateway.adapters.store.db import Database
-from gateway.api import audit, errors, exemptions, itsm, requests, system, webhooks
+from gateway.api import audit, errors, exemptions, inventory, itsm, requests, system, webhooks
 from gateway.api.middleware import TimingAndLabel
 from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.cost import default_catalog
@@ -227,6 +227,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.install(app)
     for router in (
         requests.router,
+        inventory.router,
         exemptions.router,
         itsm.router,
         webhooks.router,

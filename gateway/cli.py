@@ -27,9 +27,11 @@ app = typer.Typer(help="governance-gateway: policy-governed cloud change", no_ar
 tokens_app = typer.Typer(help="bearer tokens (admin, on the local database)", no_args_is_help=True)
 requests_app = typer.Typer(help="read requests on a running gateway", no_args_is_help=True)
 audit_app = typer.Typer(help="the audit ledger", no_args_is_help=True)
+inventory_app = typer.Typer(help="what the gateway manages in the cloud", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(requests_app, name="requests")
 app.add_typer(audit_app, name="audit")
+app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 app.add_typer(exemptions_app, name="exemptions")
 console = Console()
@@ -73,6 +75,21 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, log_level
     from gateway.app import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
+
+
+@inventory_app.command("list")
+def inventory_list(
+    team: str | None = None,
+    type: Annotated[str | None, typer.Option("--type", help="resource type, e.g. aws_instance")] = None,
+    status: Annotated[str, typer.Option(help="active | retired | all")] = "active",
+) -> None:
+    """The resources the gateway manages that you may see, with their monthly cost."""
+    try:
+        inv = _client().call("GET", "/v1/inventory", params={k: v for k, v in
+                             {"team": team, "type": type, "status": status}.items() if v})  # fmt: skip
+    except ApiError as exc:
+        _fail(exc)
+    console.print(render.inventory_table(inv["items"], inv["monthly_cost"]))
 
 
 @app.command("iam-policy")

@@ -79,3 +79,14 @@ def show(console: Console, req: dict[str, Any], content: bool = False) -> None:
             )
             console.print(Syntax(json.dumps(res.get("properties") or {}, indent=2), "json"))
     console.print(f"[dim]content {req['content_hash']}[/]", highlight=False)
+
+
+def inventory_table(items: list[dict[str, Any]], total: float) -> Table:
+    table = Table(title=f"Inventory: {len(items)} resource(s), {total:.2f} USD a month", expand=True)
+    for col in ("id", "address", "team", "env", "region", "status", "USD/month"):
+        table.add_column(col, overflow="fold", justify="right" if col == "USD/month" else "left")
+    for r in items:
+        cloud = " [bold](sandbox)[/]" if r.get("sandbox") else ""
+        table.add_row(r["id"] + cloud, r["address"], r["team"], r["environment"], r["region"], r["status"],
+                      f"{r['monthly_cost']:.2f}")  # fmt: skip
+    return table

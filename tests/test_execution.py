@@ -76,6 +76,12 @@ def test_delete_retires_a_managed_resource(gateway, alice, sandbox_url):
     assert gone["state"] == "succeeded", gone
     names = [b["Name"] for b in _client(sandbox_url, "s3").list_buckets()["Buckets"]]
     assert name not in names
+    # And the inventory knows: it no longer counts toward the team's spend, and cannot be changed again.
+    again = gateway.submit(request({"action": "delete", "type": "aws_s3_bucket", "name": "scratch", "id": name}),
+                           alice)  # fmt: skip
+    assert (
+        again.status_code == 422 and "not in the gateway's inventory" in again.json()["errors"][0]["detail"]
+    )
 
 
 def test_update_changes_the_instance_type(gateway, alice, sandbox_url):

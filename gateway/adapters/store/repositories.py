@@ -177,16 +177,38 @@ def inventory_get(session: Session, *, resource_id: str) -> InventoryResource | 
     return session.get(InventoryResource, resource_id)
 
 
+def inventory_list(
+    session: Session,
+    *,
+    visible: Visibility,
+    team: str | None = None,
+    rtype: str | None = None,
+    status: str | None = "active",
+    limit: int = 500,
+) -> list[InventoryResource]:
+    stmt = select(InventoryResource)
+    if not visible.everything:
+        stmt = stmt.where(col(InventoryResource.team).in_(visible.teams))
+    if team:
+        stmt = stmt.where(InventoryResource.team == team)
+    if rtype:
+        stmt = stmt.where(InventoryResource.type == rtype)
+    if status:
+        stmt = stmt.where(InventoryResource.status == status)
+    return list(session.exec(stmt.order_by(col(InventoryResource.created_at)).limit(limit)).all())
+
+
 def inventory_put(session: Session, *, resource: InventoryResource) -> None:
     session.merge(resource)
     session.flush()
 
 
 def inventory_retire(session: Session, *, resource_id: str) -> None:
-    row = session.get(InventoryResource, resource_id)
-    if row is not None:
-        row.status = "retired"
-        session.add(row)
+    # A statement, not an ORM change: the state transition in the same unit of work expires the session, which
+    # would silently drop an unflushed attribute change.
+    session.connection().execute(
+        update(InventoryResource).where(col(InventoryResource.id) == resource_id).values(status="retired")
+    )
 
 
 def committed_monthly(session: Session, *, team: str) -> float:
