@@ -124,10 +124,16 @@ def _replay(
 
 @router.post("/evaluate")
 def evaluate(
-    doc: Any = Depends(body), who: Principal = Depends(principal), svc: Services = Depends(services)
-) -> dict[str, Any]:
+    cloud_dry_run: bool = False, doc: Any = Depends(body), who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:  # fmt: skip
+    """The decision, and with cloud_dry_run=true whether the cloud would accept each call (nothing changes)."""
     require(who, SUBMITTERS, "evaluate requests")
-    return svc.runner.dry_run(doc, who).model_dump()
+    decision, cloud = svc.runner.dry_run(doc, who, cloud_check=cloud_dry_run)
+    out = decision.model_dump()
+    if cloud is not None:
+        out["cloud_dry_run"] = cloud
+    return out
 
 
 @router.get("/requests")

@@ -86,6 +86,25 @@ class Executor:
             outcome.calls = list(calls)
         return outcome
 
+    def preflight(
+        self, request_id: str, envelope: dict[str, Any], before: dict[int, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Asks the cloud whether each call would succeed, changing nothing; the calls made are part of the answer."""
+        checks = []
+        with self.cloud.recording() as calls:
+            for res, t in zip(envelope["resources"], targets(request_id, envelope, before), strict=True):
+                try:
+                    problem = driver_for(res["type"]).preflight(self.cloud, t, res["action"])
+                except (
+                    Exception
+                ) as exc:  # unreachable endpoint, bad credentials: the answer is "it would fail"
+                    problem = f"{exc.__class__.__name__}: {exc}"
+                checks.append({"address": t.address, "action": res["action"], "ok": problem is None,
+                               "detail": problem or "would succeed"})  # fmt: skip
+            recorded = [c.as_dict() for c in calls]
+        return {"cloud": self.cloud.label, "sandbox": self.cloud.label == "sandbox",
+                "ok": all(c["ok"] for c in checks), "checks": checks, "calls": recorded}  # fmt: skip
+
     def _undo(self, outcome: Outcome) -> None:
         """Remove what this request created before the failure, newest first."""
         for d in reversed(outcome.done):

@@ -224,8 +224,11 @@ class Runner:
         if outcome == State.APPROVED:
             self.execute(request_id)
 
-    def dry_run(self, body: Any, principal: Principal) -> Decision:
-        """POST /v1/evaluate: validate and evaluate; store nothing but one audit event."""
+    def dry_run(
+        self, body: Any, principal: Principal, *, cloud_check: bool = False
+    ) -> tuple[Decision, dict[str, Any] | None]:
+        """POST /v1/evaluate: validate and evaluate; store nothing but one audit event. With cloud_check, also ask
+        the cloud (EC2 DryRun, name and existence checks) whether each call would succeed."""
         envelope = self._validated(body, principal)
         rid = "dry-run-" + str(uuid.uuid4())
         source = self.source()  # one look at the policy files for the context and the decision
@@ -242,6 +245,7 @@ class Runner:
             )
         input_doc = build_input(envelope, ctx)
         decision, record = self.evaluator.evaluate(input_doc, input_doc["exemptions"], source=source)
+        cloud = self.executor.preflight(rid, envelope, ctx.before) if cloud_check else None
         with self.db.unit_of_work() as s:
             ledger.append(
                 s,
@@ -251,9 +255,10 @@ class Runner:
                     "decision": decision.model_dump(),
                     "content_hash": content_hash(envelope),
                     "opa": record,
+                    **({"cloud_dry_run": cloud} if cloud is not None else {}),
                 },
             )
-        return decision
+        return decision, cloud
 
     # -- stage 4 -------------------------------------------------------------------------------------------
     def execute(self, request_id: str) -> None:

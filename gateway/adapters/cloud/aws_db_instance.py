@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import Target, tag_list
+from gateway.adapters.cloud.driver import Target, error_of, tag_list
 
 TYPE = "aws_db_instance"
 SCHEMA_ID = "resources/aws_db_instance.schema.json"
@@ -88,3 +88,16 @@ def delete(cloud: Cloud, t: Target) -> None:
     cloud.client("rds", t.region).delete_db_instance(
         DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True
     )
+
+
+def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
+    """RDS has no dry run: the identifier must be free to create, and the instance must be there to change it."""
+    rds = cloud.client("rds", t.region)
+    ident = identifier(t) if action == "create" else str(t.resource_id)
+    try:
+        rds.describe_db_instances(DBInstanceIdentifier=ident)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
+            return None if action == "create" else f"DB instance {ident} does not exist"
+        return f"DB instance {ident}: {error_of(exc)}"
+    return f"DB instance identifier {ident} is taken" if action == "create" else None

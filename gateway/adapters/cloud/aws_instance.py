@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, tag_list
+from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, ec2_dry_run, tag_list
 
 TYPE = "aws_instance"
 SCHEMA_ID = "resources/aws_instance.schema.json"
@@ -56,6 +56,11 @@ def create(cloud: Cloud, t: Target) -> str:
     found = _existing(ec2, t)
     if found:
         return found
+    resp = ec2.run_instances(**run_args(t))
+    return str(resp["Instances"][0]["InstanceId"])
+
+
+def run_args(t: Target) -> dict[str, Any]:
     p = t.properties
     args: dict[str, Any] = {
         "ImageId": p["ami"],
@@ -92,8 +97,7 @@ def create(cloud: Cloud, t: Target) -> str:
             args["SubnetId"] = p["subnet_id"]
         if p.get("vpc_security_group_ids"):
             args["SecurityGroupIds"] = p["vpc_security_group_ids"]
-    resp = ec2.run_instances(**args)
-    return str(resp["Instances"][0]["InstanceId"])
+    return args
 
 
 def update(cloud: Cloud, t: Target) -> None:
@@ -114,3 +118,18 @@ def update(cloud: Cloud, t: Target) -> None:
 def delete(cloud: Cloud, t: Target) -> None:
     assert t.resource_id
     cloud.client("ec2", t.region).terminate_instances(InstanceIds=[t.resource_id])
+
+
+def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
+    ec2 = cloud.client("ec2", t.region)
+    if action == "create":
+        return ec2_dry_run(ec2.run_instances, **{k: v for k, v in run_args(t).items() if k != "ClientToken"})
+    if action == "delete":
+        return ec2_dry_run(ec2.terminate_instances, InstanceIds=[t.resource_id])
+    if "instance_type" in t.changes:
+        return ec2_dry_run(ec2.stop_instances, InstanceIds=[t.resource_id]) or ec2_dry_run(
+            ec2.modify_instance_attribute,
+            InstanceId=t.resource_id,
+            InstanceType={"Value": t.changes["instance_type"]},
+        )
+    return ec2_dry_run(ec2.create_tags, Resources=[t.resource_id], Tags=tag_list(t.tags))

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import Target, tag_list
+from gateway.adapters.cloud.driver import Target, error_of, tag_list
 
 TYPE = "aws_s3_bucket"
 SCHEMA_ID = "resources/aws_s3_bucket.schema.json"
@@ -106,3 +106,17 @@ def delete(cloud: Cloud, t: Target) -> None:
             if keys:
                 s3.delete_objects(Bucket=t.resource_id, Delete={"Objects": keys})
     s3.delete_bucket(Bucket=t.resource_id)
+
+
+def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
+    """S3 has no dry run: the name must be free to create a bucket, and the bucket must be there to change it."""
+    s3 = cloud.client("s3", t.region)
+    name = bucket_name(t) if action == "create" else str(t.resource_id)
+    try:
+        s3.head_bucket(Bucket=name)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return None if action == "create" else f"bucket {name} does not exist"
+        return f"bucket {name}: {error_of(exc)}"
+    return f"bucket name {name} is taken" if action == "create" else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, tag_list
+from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, ec2_dry_run, tag_list
 
 TYPE = "aws_security_group"
 SCHEMA_ID = "resources/aws_security_group.schema.json"
@@ -94,3 +94,25 @@ def update(cloud: Cloud, t: Target) -> None:
 def delete(cloud: Cloud, t: Target) -> None:
     assert t.resource_id
     cloud.client("ec2", t.region).delete_security_group(GroupId=t.resource_id)
+
+
+def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
+    ec2 = cloud.client("ec2", t.region)
+    p = t.properties
+    if action == "create":
+        args = {
+            "GroupName": p.get("name") or f"{t.team}-{t.name}",
+            "Description": p.get("description") or "check",
+        }
+        if p.get("vpc_id"):
+            args["VpcId"] = p["vpc_id"]
+        return ec2_dry_run(ec2.create_security_group, **args)
+    if action == "delete":
+        return ec2_dry_run(ec2.delete_security_group, GroupId=t.resource_id)
+    if "ingress" in t.changes:
+        return ec2_dry_run(
+            ec2.authorize_security_group_ingress,
+            GroupId=t.resource_id,
+            IpPermissions=permissions(t.changes["ingress"]),
+        )
+    return ec2_dry_run(ec2.create_tags, Resources=[t.resource_id], Tags=tag_list(t.tags))

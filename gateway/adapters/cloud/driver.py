@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from gateway.adapters.cloud.client import Cloud
 
 REQUEST_TAG = "govgate:request-id"
@@ -44,6 +46,24 @@ def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
+def ec2_dry_run(call: Any, **kwargs: Any) -> str | None:
+    """EC2 checks permissions and parameters without acting when asked DryRun: DryRunOperation means it would
+    have succeeded. Returns None then, else why it would fail."""
+    try:
+        call(DryRun=True, **kwargs)
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        if err.get("Code") == "DryRunOperation":
+            return None
+        return f"{err.get('Code')}: {err.get('Message')}"
+    return None
+
+
+def error_of(exc: ClientError) -> str:
+    err = exc.response.get("Error", {})
+    return f"{err.get('Code')}: {err.get('Message')}"
+
+
 class Driver(Protocol):
     TYPE: str
     SCHEMA_ID: str
@@ -54,3 +74,7 @@ class Driver(Protocol):
     def update(self, cloud: Cloud, target: Target) -> None: ...
 
     def delete(self, cloud: Cloud, target: Target) -> None: ...
+
+    def preflight(self, cloud: Cloud, target: Target, action: str) -> str | None:
+        """Asks the cloud, without changing anything, whether `action` would succeed: None, or why not."""
+        ...
