@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import Target, error_of, tag_list
+from gateway.adapters.cloud.driver import Target, error_of, is_not_found, tag_list
 
 TYPE = "aws_db_instance"
 SCHEMA_ID = "resources/aws_db_instance.schema.json"
@@ -85,9 +85,13 @@ def update(cloud: Cloud, t: Target) -> None:
 
 def delete(cloud: Cloud, t: Target) -> None:
     assert t.resource_id
-    cloud.client("rds", t.region).delete_db_instance(
-        DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True
-    )
+    try:
+        cloud.client("rds", t.region).delete_db_instance(
+            DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True
+        )
+    except ClientError as exc:
+        if not is_not_found(exc, "DBInstanceNotFound"):
+            raise
 
 
 def preflight(cloud: Cloud, t: Target, action: str) -> str | None:

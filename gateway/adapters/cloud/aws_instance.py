@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, ec2_dry_run, tag_list
+from gateway.adapters.cloud.driver import (
+    REQUEST_TAG,
+    RESOURCE_TAG,
+    Target,
+    ec2_dry_run,
+    is_not_found,
+    tag_list,
+)
 
 TYPE = "aws_instance"
 SCHEMA_ID = "resources/aws_instance.schema.json"
@@ -117,7 +126,11 @@ def update(cloud: Cloud, t: Target) -> None:
 
 def delete(cloud: Cloud, t: Target) -> None:
     assert t.resource_id
-    cloud.client("ec2", t.region).terminate_instances(InstanceIds=[t.resource_id])
+    try:
+        cloud.client("ec2", t.region).terminate_instances(InstanceIds=[t.resource_id])
+    except ClientError as exc:
+        if not is_not_found(exc, "InvalidInstanceID.NotFound"):
+            raise
 
 
 def preflight(cloud: Cloud, t: Target, action: str) -> str | None:

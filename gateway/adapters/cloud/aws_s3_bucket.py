@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import Target, error_of, tag_list
+from gateway.adapters.cloud.driver import Target, error_of, is_not_found, tag_list
 
 TYPE = "aws_s3_bucket"
 SCHEMA_ID = "resources/aws_s3_bucket.schema.json"
@@ -47,7 +47,14 @@ def create(cloud: Cloud, t: Target) -> str:
         args: dict[str, Any] = {"Bucket": name}
         if t.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": t.region}
-        s3.create_bucket(**args)
+        try:
+            s3.create_bucket(**args)
+        except ClientError as exc:
+            # S3 cannot tag a bucket as it creates it: an attempt cut off by a crash between the two leaves our
+            # bucket untagged. Only then is an existing bucket of ours adopted; otherwise the name is taken.
+            code = exc.response.get("Error", {}).get("Code")
+            if not (t.resuming and code == "BucketAlreadyOwnedByYou"):
+                raise
         try:
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(t.tags)})
             configure(s3, name, p)
@@ -100,12 +107,16 @@ def update(cloud: Cloud, t: Target) -> None:
 def delete(cloud: Cloud, t: Target) -> None:
     assert t.resource_id
     s3 = cloud.client("s3", t.region)
-    if t.properties.get("force_destroy"):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=t.resource_id):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=t.resource_id, Delete={"Objects": keys})
-    s3.delete_bucket(Bucket=t.resource_id)
+    try:
+        if t.properties.get("force_destroy"):
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=t.resource_id):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=t.resource_id, Delete={"Objects": keys})
+        s3.delete_bucket(Bucket=t.resource_id)
+    except ClientError as exc:
+        if not is_not_found(exc, "NoSuchBucket"):
+            raise
 
 
 def preflight(cloud: Cloud, t: Target, action: str) -> str | None:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, ec2_dry_run, tag_list
+from gateway.adapters.cloud.driver import (
+    REQUEST_TAG,
+    RESOURCE_TAG,
+    Target,
+    ec2_dry_run,
+    is_not_found,
+    tag_list,
+)
 
 TYPE = "aws_security_group"
 SCHEMA_ID = "resources/aws_security_group.schema.json"
@@ -45,7 +54,10 @@ def create(cloud: Cloud, t: Target) -> str:
         ]
     )["SecurityGroups"]
     if found:
-        return str(found[0]["GroupId"])
+        # Made by an attempt cut off by a crash, perhaps before its rules: make the rules what is declared.
+        group_id = str(found[0]["GroupId"])
+        _converge_rules(ec2, found[0], t.properties)
+        return group_id
     p = t.properties
     args: dict[str, Any] = {
         "GroupName": p.get("name") or f"{t.team}-{t.name}-{t.request_id[:8]}",
@@ -75,6 +87,20 @@ def _apply_rules(ec2: Any, group_id: str, p: dict[str, Any]) -> None:
             ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=permissions(p["egress"]))
 
 
+def _converge_rules(ec2: Any, group: dict[str, Any], p: dict[str, Any]) -> None:
+    """The group's rules set to exactly the declared ones: the found group may have none, some or all."""
+    group_id = group["GroupId"]
+    if group.get("IpPermissions"):
+        ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=group["IpPermissions"])
+    if p.get("ingress"):
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions(p["ingress"]))
+    if "egress" in p:
+        if group.get("IpPermissionsEgress"):
+            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=group["IpPermissionsEgress"])
+        if p["egress"]:
+            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=permissions(p["egress"]))
+
+
 def update(cloud: Cloud, t: Target) -> None:
     """A declared ingress list replaces the group's current ingress rules (Terraform semantics)."""
     assert t.resource_id
@@ -93,7 +119,11 @@ def update(cloud: Cloud, t: Target) -> None:
 
 def delete(cloud: Cloud, t: Target) -> None:
     assert t.resource_id
-    cloud.client("ec2", t.region).delete_security_group(GroupId=t.resource_id)
+    try:
+        cloud.client("ec2", t.region).delete_security_group(GroupId=t.resource_id)
+    except ClientError as exc:
+        if not is_not_found(exc, "InvalidGroup.NotFound"):
+            raise
 
 
 def preflight(cloud: Cloud, t: Target, action: str) -> str | None:

@@ -26,6 +26,8 @@ class Target:
     resource_id: str | None = None
     # For updates: only the properties this request changes (`properties` is the merged whole).
     changes: dict[str, Any] = field(default_factory=dict)
+    # Set when an earlier attempt at this step was cut off (a crash): what it made may be there, untagged.
+    resuming: bool = False
 
     @property
     def tags(self) -> dict[str, str]:
@@ -57,6 +59,14 @@ def ec2_dry_run(call: Any, **kwargs: Any) -> str | None:
             return None
         return f"{err.get('Code')}: {err.get('Message')}"
     return None
+
+
+def is_not_found(exc: ClientError, *codes: str) -> bool:
+    """A delete that finds nothing has nothing left to do: a retry, or a resumed step after a crash."""
+    err = exc.response.get("Error", {})
+    return (
+        str(err.get("Code")) in codes or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+    )
 
 
 def error_of(exc: ClientError) -> str:

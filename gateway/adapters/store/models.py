@@ -95,8 +95,56 @@ class InventoryResource(SQLModel, table=True):
     properties: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     request_id: str = Field(foreign_key="change_requests.id")
     monthly_cost: float = 0.0
-    status: str = "active"
+    status: str = Field(
+        default="active", index=True
+    )  # active | retired | missing (drift: gone from the cloud)
     created_at: datetime = Field(default_factory=utcnow)
+    # Leases: when the gateway files a request to retire it, when subscribers were warned, and that request.
+    lease_expires_at: datetime | None = Field(default=None, index=True)
+    lease_warned_at: datetime | None = None
+    retire_request_id: str | None = None
+    # Drift: what differed from the cloud at the last check (empty when nothing did), and when that was.
+    drift: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    drift_checked_at: datetime | None = None
+
+
+class ExecutionJob(SQLModel, table=True):
+    """The execution queue: one row per approved request. A worker claims a row (FOR UPDATE SKIP LOCKED on
+    PostgreSQL) for a lease; a worker that dies loses its claim when the lease runs out, and another resumes."""
+
+    __tablename__ = "execution_jobs"
+
+    request_id: str = Field(primary_key=True, foreign_key="change_requests.id")
+    status: str = Field(default="queued", index=True)  # queued | running | done
+    not_before: datetime = Field(default_factory=utcnow, index=True)
+    worker: str | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ExecutionStep(SQLModel, table=True):
+    """One resource of one request, recorded before its cloud calls (`started`) and after (`done`/`failed`). After
+    a crash, `started` without an end is the step to look for in the cloud before doing it again."""
+
+    __tablename__ = "execution_steps"
+    __table_args__ = (UniqueConstraint("request_id", "phase", "idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(index=True, foreign_key="change_requests.id")
+    phase: str  # apply | rollback
+    idx: int
+    address: str
+    action: str
+    status: str  # started | done | failed
+    resource_id: str | None = None
+    error: str | None = None
+    attempts: int = 1
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
 
 
 class LedgerEvent(SQLModel, table=True):
