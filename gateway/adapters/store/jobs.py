@@ -53,7 +53,7 @@ def claim(session: Session, *, request_id: str, worker: str, now: datetime, leas
             lease_until=lease_until,
             updated_at=now,
             attempts=ExecutionJob.attempts + 1,
-        )  # fmt: skip
+        )
     )
     return bool(session.connection().execute(stmt).rowcount == 1)
 
@@ -67,7 +67,7 @@ def renew(session: Session, *, request_id: str, worker: str, now: datetime, leas
             col(ExecutionJob.request_id) == request_id,
             col(ExecutionJob.worker) == worker,
             col(ExecutionJob.status) == "running",
-        )  # fmt: skip
+        )
         .values(lease_until=lease_until, updated_at=now)
     )
     return bool(session.connection().execute(stmt).rowcount == 1)
@@ -144,6 +144,6 @@ def end_step(
             col(ExecutionStep.request_id) == request_id,
             col(ExecutionStep.phase) == phase,
             col(ExecutionStep.idx) == idx,
-        )  # fmt: skip
+        )
         .values(status=status, resource_id=resource_id, error=error, finished_at=now)
     )
