@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import __version__
 from gateway.adapters.bundle_server import BundleServer
 from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.cloud.retry import StepRetry
 from gateway.adapters.cloud.sandbox import SandboxCloud
 from gateway.adapters.itsm.servicenow import ServiceNowClient
 from gateway.adapters.itsm.webhooks import WebhookSender
@@ -36,10 +37,12 @@ from gateway.pipeline.deliver import Backoff, Dispatcher
 from gateway.pipeline.evaluate import Evaluator
 from gateway.pipeline.execute import Executor
 from gateway.pipeline.idempotency import Idempotency
+from gateway.pipeline.leases import Leases
 from gateway.pipeline.replay import Engine
 from gateway.pipeline.runner import Runner
 from gateway.pipeline.scheduler import Scheduler
 from gateway.pipeline.validate import Validator
+from gateway.pipeline.worker import Worker
 from gateway.services import Services
 from gateway.settings import Settings
 
@@ -108,7 +111,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
             sandbox = SandboxCloud()
             endpoint = sandbox.start()
             closers.append(sandbox.stop)
-        cloud = Cloud(label=settings.cloud, endpoint_url=endpoint)
+        cloud = Cloud(label=settings.cloud, endpoint_url=endpoint, max_attempts=settings.cloud_max_attempts)
         oidc = _oidc(settings)
         if oidc is not None:
             closers.append(oidc.close)
@@ -126,21 +129,39 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         db=db,
         validator=Validator(settings.schema_dir),
         evaluator=evaluator,
-        executor=Executor(cloud),
+        executor=Executor(
+            cloud,
+            retry=StepRetry(
+                attempts=settings.cloud_retry_attempts,
+                base_seconds=settings.cloud_retry_base_seconds,
+                max_seconds=settings.cloud_retry_max_seconds,
+            ),
+        ),
         catalog=default_catalog(),
         source=current_source,
         cloud_label=settings.cloud,
         clock=clock,
     )
     approvals = Approvals(db=db, clock=clock, vote_expiry=timedelta(hours=settings.approval_expiry_hours))
+    worker = Worker(
+        db=db, execution=runner.execution, evaluate=runner.evaluate_stored, clock=clock,
+        lease=timedelta(seconds=settings.execution_lease_seconds),
+        retry_after=timedelta(seconds=settings.retry_after_seconds), max_attempts=settings.execution_max_attempts,
+    )  # fmt: skip
+    if settings.execute_inline:
+        runner.execute_now = worker.run_now
+    leases = Leases(
+        db=db, runner=runner, clock=clock, warn_before=timedelta(hours=settings.lease_warning_hours)
+    )
     scheduler = Scheduler(
         db=db, runner=runner, approvals=approvals, clock=clock,
         pending_expiry=timedelta(hours=settings.pending_expiry_hours),
-        idempotency_ttl=timedelta(hours=settings.idempotency_key_hours),
+        idempotency_ttl=timedelta(hours=settings.idempotency_key_hours), worker=worker, leases=leases,
     )  # fmt: skip
     idempotency = Idempotency(db=db, clock=clock, ttl=timedelta(hours=settings.idempotency_key_hours))
     return Services(
         settings=settings, db=db, opa=opa, cloud=cloud, runner=runner, approvals=approvals, scheduler=scheduler,
+        worker=worker,
         idempotency=idempotency, dispatcher=_dispatcher(settings, db, clock, http), clock=clock,
         source=current_source, watcher=watcher, oidc=oidc, closers=closers,
     )  # fmt: skip

@@ -12,7 +12,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from gateway import render
+from gateway import cli_drift, render
 from gateway.cli_exemptions import exemptions_app
 from gateway.cli_policy import policy_app
 from gateway.client import ApiError, GatewayClient
@@ -77,11 +77,43 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, log_level
     uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
 
 
+@app.command()
+def worker(
+    until_idle: Annotated[bool, typer.Option(help="exit once no execution is queued or running")] = False,
+    poll: Annotated[float, typer.Option(help="seconds between looks at the queue when it is empty")] = 1.0,
+) -> None:
+    """Run an execution worker: claims approved requests from the database's queue and carries them out.
+
+    Any number may run beside `govgate serve` on one PostgreSQL (FOR UPDATE SKIP LOCKED); on SQLite, one. A
+    worker that dies mid-request is replaced by the next to claim it once its lease runs out.
+    """
+    import time
+
+    from gateway.app import build_services
+
+    svc = build_services(Settings())
+    try:
+        console.print(f"worker {svc.worker.id} (cloud={svc.settings.cloud})", style="dim")
+        while True:
+            ran = svc.worker.drain()
+            if until_idle and svc.worker.idle():
+                break
+            if not ran:
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        svc.close()
+
+
+app.command("drift")(cli_drift.drift)
+
+
 @inventory_app.command("list")
 def inventory_list(
     team: str | None = None,
     type: Annotated[str | None, typer.Option("--type", help="resource type, e.g. aws_instance")] = None,
-    status: Annotated[str, typer.Option(help="active | retired | all")] = "active",
+    status: Annotated[str, typer.Option(help="active | retired | missing | all")] = "active",
 ) -> None:
     """The resources the gateway manages that you may see, with their monthly cost."""
     try:

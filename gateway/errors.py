@@ -69,3 +69,10 @@ class CloudError(GatewayError):
     status = 502
     title = "Cloud call failed"
     type_slug = "cloud-error"
+
+
+class CloudUnavailable(Unavailable):
+    """The cloud kept throttling or failing (5xx, no answer) beyond every retry; the step is tried again later."""
+
+    title = "Cloud unavailable"
+    type_slug = "cloud-unavailable"

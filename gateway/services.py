@@ -16,6 +16,7 @@ from gateway.pipeline.deliver import Dispatcher
 from gateway.pipeline.idempotency import Idempotency
 from gateway.pipeline.runner import Runner
 from gateway.pipeline.scheduler import Scheduler
+from gateway.pipeline.worker import Worker
 from gateway.settings import Settings
 
 
@@ -28,6 +29,7 @@ class Services:
     runner: Runner
     approvals: Approvals
     scheduler: Scheduler
+    worker: Worker
     idempotency: Idempotency
     dispatcher: Dispatcher
     clock: Clock

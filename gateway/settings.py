@@ -42,6 +42,23 @@ class Settings(BaseSettings):
     # expiries, and outbox deliveries.
     tick_seconds: float = 2.0
 
+    # Execution: approved requests wait in a queue in the database for a worker (every `govgate serve` runs one;
+    # `govgate worker` runs more). With execute_inline the worker of the replica that approved a request runs it
+    # at once, so the response shows the outcome; turn it off to answer approvals without waiting for the cloud.
+    execute_inline: bool = True
+    # A worker's claim on a request lasts this long unless renewed (after every step); a dead worker's request is
+    # resumed by another once it runs out.
+    execution_lease_seconds: float = 300.0
+    # Claims of one request before a cloud that keeps throttling or failing fails it (and rolls back).
+    execution_max_attempts: int = 6
+    # botocore's attempts per call (standard retry mode), then the gateway's own retries of the whole step.
+    cloud_max_attempts: int = 4
+    cloud_retry_attempts: int = 4
+    cloud_retry_base_seconds: float = 1.0
+    cloud_retry_max_seconds: float = 30.0
+    # Leases: subscribers get `lease.expiring` this long before a lease ends.
+    lease_warning_hours: float = 72.0
+
     # OIDC: JWT bearer tokens checked against a JWKS (a file path or an http(s) URL).
     oidc_jwks: str | None = None
     oidc_issuer: str | None = None

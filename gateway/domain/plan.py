@@ -90,6 +90,8 @@ def build_input(envelope: dict[str, Any], ctx: PlanContext) -> dict[str, Any]:
         "requester": ctx.requester.as_input(),
         "submitted_at": ctx.submitted_at,
     }
+    if envelope.get("retirement"):
+        request["retirement"] = copy.deepcopy(envelope["retirement"])
     return {
         "format_version": "1.2",
         "resource_changes": changes,

@@ -24,7 +24,9 @@ def before_states(session: Session, envelope: dict[str, Any]) -> dict[int, dict[
         if res["action"] == "create":
             continue
         row = repo.inventory_get(session, resource_id=res["id"])
-        if row is None or row.status != "active" or row.type != res["type"]:
+        # A resource drift found gone from the cloud may still be deleted: that clears it from the inventory.
+        usable = ("active", "missing") if res["action"] == "delete" else ("active",)
+        if row is None or row.status not in usable or row.type != res["type"]:
             errors.append(
                 {
                     "pointer": f"/resources/{i}/id",

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
-from gateway.adapters.cloud.client import CallRecord, Cloud
-from gateway.adapters.cloud.driver import Target
+from botocore.exceptions import ClientError
+
+from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.cloud.driver import Target, error_of
 from gateway.adapters.cloud.registry import driver_for
+from gateway.adapters.cloud.retry import StepRetry, is_transient
 from gateway.domain.plan import address
+from gateway.errors import CloudUnavailable
+from gateway.pipeline.journal import Journal, StepRecord
 
 log = logging.getLogger("gateway.execute")
 
@@ -29,7 +35,6 @@ class Done:
 @dataclass
 class Outcome:
     done: list[Done] = field(default_factory=list)
-    calls: list[CallRecord] = field(default_factory=list)
     error: str | None = None
     rolled_back: list[str] = field(default_factory=list)
 
@@ -55,36 +60,83 @@ def targets(request_id: str, envelope: dict[str, Any], before: dict[int, dict[st
 
 
 class Executor:
-    def __init__(self, cloud: Cloud) -> None:
+    def __init__(self, cloud: Cloud, retry: StepRetry | None = None) -> None:
         self.cloud = cloud
+        self.retry = retry or StepRetry(attempts=1, base_seconds=0.0, max_seconds=0.0)
 
-    def run(self, request_id: str, envelope: dict[str, Any], before: dict[int, dict[str, Any]]) -> Outcome:
+    def run(
+        self,
+        request_id: str,
+        envelope: dict[str, Any],
+        before: dict[int, dict[str, Any]],
+        journal: Journal,
+        *,
+        final_attempt: bool = False,
+    ) -> Outcome:
+        """Carries out each resource in order, resuming after whatever the journal says is done. A step cut off
+        by a crash is done again with `resuming` set: drivers find what it made by its tags first. On a failure
+        the resources this request created are removed again, unless the request says `on_failure: keep`.
+
+        Raises CloudUnavailable when the cloud kept throttling or failing beyond every retry (the step stays
+        open, to be resumed later), unless this is the final attempt, when that too is a failure."""
         outcome = Outcome()
-        with self.cloud.recording() as calls:
-            for i, (res, t) in enumerate(
-                zip(envelope["resources"], targets(request_id, envelope, before), strict=True)
-            ):
-                drv = driver_for(res["type"])
-                action = res["action"]
-                try:
-                    if action == "create":
-                        rid = drv.create(self.cloud, t)
-                    elif action == "delete":
-                        drv.delete(self.cloud, t)
-                        rid = str(t.resource_id)
-                    else:
-                        drv.update(self.cloud, t)
-                        rid = str(t.resource_id)
-                except Exception as exc:
-                    outcome.error = f"{t.address}: {exc}"
-                    log.warning(
-                        "cloud=%s request %s failed at %s: %s", self.cloud.label, request_id, t.address, exc
-                    )
-                    self._undo(outcome)
-                    break
-                outcome.done.append(Done(i, res["type"], t.address, action, rid, t))
-            outcome.calls = list(calls)
+        recorded = journal.recorded()
+        plan = list(zip(envelope["resources"], targets(request_id, envelope, before), strict=True))
+        for i, (res, t) in enumerate(plan):
+            step = recorded.get(("apply", i))
+            if step is not None and step.status == "done":
+                outcome.done.append(Done(i, res["type"], t.address, res["action"], str(step.resource_id), t))
+                continue
+            if step is not None and step.status == "failed":
+                outcome.error = step.error
+                break
+            resuming = step is not None  # started, never ended: the worker died during it
+            journal.started(phase="apply", idx=i, address=t.address, action=res["action"], resuming=resuming)
+            try:
+                rid = self._apply(i, res, replace(t, resuming=resuming), journal, final_attempt)
+            except CloudUnavailable:
+                raise
+            except Exception as exc:
+                outcome.error = f"{t.address}: {_reason(exc)}"
+                log.warning(
+                    "cloud=%s request %s failed at %s: %s", self.cloud.label, request_id, t.address, exc
+                )
+                break
+            outcome.done.append(Done(i, res["type"], t.address, res["action"], rid, t))
+        if outcome.error and envelope.get("on_failure", "rollback") == "rollback":
+            self._undo(outcome, recorded, journal)
         return outcome
+
+    def _apply(self, i: int, res: dict[str, Any], t: Target, journal: Journal, final_attempt: bool) -> str:
+        drv = driver_for(res["type"])
+        action = res["action"]
+
+        def once() -> str:
+            if action == "create":
+                return str(drv.create(self.cloud, t))
+            if action == "delete":
+                drv.delete(self.cloud, t)
+            else:
+                drv.update(self.cloud, t)
+            return str(t.resource_id)
+
+        def retrying(attempt: int, exc: BaseException) -> None:
+            log.warning(
+                "cloud=%s %s: attempt %d failed (%s); retrying", self.cloud.label, t.address, attempt, exc
+            )
+
+        with self.cloud.recording() as calls:
+            try:
+                rid = self.retry.call(once, on_retry=retrying)
+            except Exception as exc:
+                if is_transient(exc) and not final_attempt:
+                    journal.calls_only(list(calls))
+                    raise CloudUnavailable(f"{t.address}: {_reason(exc)}") from exc
+                journal.ended(phase="apply", idx=i, address=t.address, calls=list(calls),
+                              error=f"{t.address}: {_reason(exc)}")  # fmt: skip
+                raise
+        journal.ended(phase="apply", idx=i, address=t.address, calls=list(calls), resource_id=rid)
+        return rid
 
     def preflight(
         self, request_id: str, envelope: dict[str, Any], before: dict[int, dict[str, Any]]
@@ -105,15 +157,34 @@ class Executor:
         return {"cloud": self.cloud.label, "sandbox": self.cloud.label == "sandbox",
                 "ok": all(c["ok"] for c in checks), "checks": checks, "calls": recorded}  # fmt: skip
 
-    def _undo(self, outcome: Outcome) -> None:
-        """Remove what this request created before the failure, newest first."""
+    def _undo(self, outcome: Outcome, recorded: dict[tuple[str, int], StepRecord], journal: Journal) -> None:
+        """Remove what this request created before the failure, newest first, each removal a journalled step."""
         for d in reversed(outcome.done):
             if d.action != "create":
                 continue
-            target = Target(**{**d.target.__dict__, "resource_id": d.resource_id})
-            try:
-                driver_for(d.rtype).delete(self.cloud, target)
+            step = recorded.get(("rollback", d.index))
+            if step is not None and step.status == "done":
                 outcome.rolled_back.append(d.address)
-            except Exception as exc:
-                log.error("could not remove %s (%s) after a failure: %s", d.address, d.resource_id, exc)
+                continue
+            journal.started(phase="rollback", idx=d.index, address=d.address, action="delete",
+                            resuming=step is not None)  # fmt: skip
+            target = replace(d.target, resource_id=d.resource_id)
+            with self.cloud.recording() as calls:
+                try:
+                    self.retry.call(partial(driver_for(d.rtype).delete, self.cloud, target))
+                except Exception as exc:
+                    # Left in the inventory (below), tagged with the request: visible, and removable by a delete.
+                    log.error("could not remove %s (%s) after a failure: %s", d.address, d.resource_id, exc)
+                    journal.ended(phase="rollback", idx=d.index, address=d.address, calls=list(calls),
+                                  resource_id=d.resource_id, error=_reason(exc))  # fmt: skip
+                    continue
+            journal.ended(phase="rollback", idx=d.index, address=d.address, calls=list(calls),
+                          resource_id=d.resource_id)  # fmt: skip
+            outcome.rolled_back.append(d.address)
         outcome.done = [d for d in outcome.done if d.address not in outcome.rolled_back]
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return error_of(exc)
+    return str(exc) or exc.__class__.__name__

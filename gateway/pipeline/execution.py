@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from gateway import faults
 from gateway.adapters.store import repositories as repo
 from gateway.adapters.store.db import Database
 from gateway.adapters.store.models import ChangeRequest, InventoryResource
@@ -14,10 +17,11 @@ from gateway.domain.clock import Clock, aware, rfc3339
 from gateway.domain.cost import Catalog
 from gateway.domain.decision import Decision
 from gateway.domain.states import State
-from gateway.errors import Conflict, InvalidRequest
+from gateway.errors import CloudUnavailable, DatabaseUnavailable, InvalidRequest
 from gateway.ledger import ledger
 from gateway.pipeline.context import before_states
 from gateway.pipeline.execute import Done, Executor, Outcome
+from gateway.pipeline.journal import Journal, LostClaim
 from gateway.pipeline.recording import SYSTEM, record_exemption_use
 from gateway.pipeline.transitions import move
 
@@ -25,6 +29,17 @@ log = logging.getLogger("gateway.execution")
 
 Evaluate = Callable[[ChangeRequest], tuple[Decision, dict[str, Any]]]
 RUNNABLE = (State.APPROVED, State.SCHEDULED)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the worker does with the job afterwards: done, or queued again until `not_before`."""
+
+    done: bool
+    not_before: datetime | None = None
+
+
+DONE = Release(done=True)
 
 
 class Execution:
@@ -37,28 +52,38 @@ class Execution:
         self.clock = clock
         self.cloud_label = cloud_label
 
-    def run(self, request_id: str, evaluate: Evaluate) -> None:
+    def run(
+        self, request_id: str, evaluate: Evaluate, journal: Journal, *, final_attempt: bool = False
+    ) -> Release:
+        """Runs one claimed job: an approved request is checked against its window and the current policies,
+        then carried out; one already `executing` (its worker died) is resumed where its journal ends."""
         with self.db.read() as s:
             req = repo.get_request(s, request_id=request_id)
+        if req.state == State.EXECUTING:
+            with self.db.unit_of_work() as s:
+                ledger.append(s, type="execution.resumed", actor=SYSTEM, request_id=request_id,
+                              data={"worker": journal.worker})  # fmt: skip
+            log.warning(
+                "cloud=%s resuming request %s (its worker stopped mid-way)", self.cloud_label, request_id
+            )
+            return self._carry_out(req, journal, final_attempt)
         if req.state not in RUNNABLE:
-            raise Conflict(f"request {request_id} is '{req.state}', not approved", state=req.state)
-        if not self._in_window(req):
-            return
+            return DONE  # cancelled, expired or sent back meanwhile: nothing to run
+        if (wait := self._in_window(req)) is not None:
+            return wait
         approved = Decision.model_validate(req.decision)
         try:
             recheck, record = evaluate(req)
-            with self.db.read() as s:
-                before = before_states(s, req.envelope)
         except InvalidRequest as exc:
             # What it changes is no longer in the inventory (retired by another request since approval).
             self._stop(req, State.REJECTED, {"reason": exc.detail, "errors": exc.errors})
-            return
+            return DONE
         revisions = {"before": approved.policy_revisions, "now": recheck.policy_revisions}
         if recheck.outcome == "rejected" or recheck.worse_than(approved):
             target = State.REJECTED if recheck.outcome == "rejected" else State.PENDING_APPROVAL
             data = {"decision": recheck.model_dump(), "opa": record, "revisions": revisions}
             self._stop(req, target, data, decision=recheck.model_dump())
-            return
+            return DONE
         now = self.clock.now()
         with self.db.unit_of_work() as s:
             ledger.append(
@@ -69,22 +94,33 @@ class Execution:
             # Emergency changes skipped the usual approvals: once carried out, someone reviews them.
             emergency = req.envelope["change"]["type"] == "emergency"
             move(s, request_id=request_id, expected=req.state, target=State.EXECUTING, actor=SYSTEM, now=now,
-                 values={"review": "pending"} if emergency else None, data={"cloud": req.cloud},
-                 event="execution.started")  # fmt: skip
+                 values={"review": "pending"} if emergency else None,
+                 data={"cloud": req.cloud, "worker": journal.worker}, event="execution.started")  # fmt: skip
+        faults.point("executing")
         log.info("cloud=%s executing request %s", self.cloud_label, request_id)
-        try:
-            result = self.executor.run(request_id, req.envelope, before)
-            self._finish(req, result)
-        except Exception as exc:
-            log.exception("request %s: execution could not be completed or recorded", request_id)
-            # Recorded as failed, the request is answered like any other outcome; only an unrecorded one raises.
-            if not self._fail(request_id, f"execution could not be completed or recorded: {exc}"):
-                raise
+        return self._carry_out(req, journal, final_attempt)
 
-    def _in_window(self, req: ChangeRequest) -> bool:
-        """Before the window opens the request is `scheduled`; once it has closed, `expired`."""
+    def _carry_out(self, req: ChangeRequest, journal: Journal, final_attempt: bool) -> Release:
+        with self.db.read() as s:
+            before = before_states(s, req.envelope)
+        try:
+            result = self.executor.run(req.id, req.envelope, before, journal, final_attempt=final_attempt)
+        except (CloudUnavailable, LostClaim, DatabaseUnavailable):
+            raise  # the worker decides: try again later, or leave it to the worker that took over
+        except Exception as exc:
+            log.exception("request %s: execution could not be completed or recorded", req.id)
+            # Recorded as failed, the request is answered like any other outcome; only an unrecorded one raises.
+            if not self._fail(req.id, f"execution could not be completed or recorded: {exc}"):
+                raise
+            return DONE
+        self._finish(req, result)
+        return DONE
+
+    def _in_window(self, req: ChangeRequest) -> Release | None:
+        """None if it may run now. Before the window opens the request is `scheduled` and waits for the start;
+        once the window has closed it is `expired`."""
         if req.window_start is None or req.window_end is None:
-            return True
+            return None
         now = self.clock.now()
         start, end = aware(req.window_start), aware(req.window_end)
         window = {"start": rfc3339(start), "end": rfc3339(end)}
@@ -93,14 +129,14 @@ class Execution:
                 move(s, request_id=req.id, expected=req.state, target=State.EXPIRED, actor=SYSTEM, now=now,
                      data={"reason": "the change window ended before the request could run", "window": window},
                      detail="the change window ended before the request could run")  # fmt: skip
-            return False
+            return DONE
         if now < start:
             if req.state == State.APPROVED:
                 with self.db.unit_of_work() as s:
                     move(s, request_id=req.id, expected=State.APPROVED, target=State.SCHEDULED, actor=SYSTEM,
                          now=now, data={"window": window}, detail=f"scheduled for {window['start']}")  # fmt: skip
-            return False
-        return True
+            return Release(done=False, not_before=start)
+        return None
 
     def _stop(
         self, req: ChangeRequest, target: State, data: dict[str, Any], decision: dict[str, Any] | None = None
@@ -124,8 +160,6 @@ class Execution:
     def _finish(self, req: ChangeRequest, result: Outcome) -> None:
         now = self.clock.now()
         with self.db.unit_of_work() as s:
-            for call in result.calls:
-                ledger.append(s, type="cloud.call", actor=SYSTEM, request_id=req.id, data=call.as_dict())
             for d in result.done:
                 self._record_inventory(s, req, d)
             outputs = {d.address: {"id": d.resource_id, "action": d.action} for d in result.done}
@@ -150,15 +184,35 @@ class Execution:
         return True
 
     def _record_inventory(self, s: Any, req: ChangeRequest, d: Done) -> None:
-        if d.action == "delete":
-            repo.inventory_retire(s, resource_id=d.resource_id)
-            return
         t = d.target
+        if d.action == "delete":
+            row = repo.inventory_get(s, resource_id=d.resource_id)
+            repo.inventory_retire(s, resource_id=d.resource_id)
+            if row is not None:
+                self._retire_origin(s, row.request_id, by=req.id)
+            return
+        monthly = self.catalog.monthly(d.rtype, t.region, t.properties)
+        if d.action == "update":
+            # Keeps what the creation recorded (its request, its lease); the properties are the merged whole.
+            repo.inventory_update(s, resource_id=d.resource_id, properties=t.properties, monthly_cost=monthly)
+            return
+        days = (req.envelope.get("lease") or {}).get("days")
         repo.inventory_put(
             s,
             resource=InventoryResource(
                 id=d.resource_id, type=d.rtype, address=d.address, team=req.team, environment=req.environment,
                 region=t.region, cloud=req.cloud, properties=t.properties, request_id=req.id,
-                monthly_cost=self.catalog.monthly(d.rtype, t.region, t.properties),
+                monthly_cost=monthly, created_at=self.clock.now(),
+                lease_expires_at=self.clock.now() + timedelta(days=days) if days else None,
             ),
         )  # fmt: skip
+
+    def _retire_origin(self, s: Any, origin: str, *, by: str) -> None:
+        """The request that created resources is `retired` once none of them is left (design section 7)."""
+        # A request that failed with resources kept stays `failed`: only a success becomes `retired`.
+        if repo.inventory_active_count(s, request_id=origin) > 0:
+            return
+        if repo.get_request(s, request_id=origin).state != State.SUCCEEDED:
+            return
+        move(s, request_id=origin, expected=State.SUCCEEDED, target=State.RETIRED, actor=SYSTEM,
+             now=self.clock.now(), data={"by": by}, detail=f"its resources were deleted by {by}")  # fmt: skip

@@ -27,7 +27,7 @@ WEBHOOK = "webhook"
 # subscribed to by name as soon as it exists), plus these.
 EVENT_TYPES = frozenset(
     {f"request.{state}" for state in State}
-    | {"request.submitted", "request.amended", "approval.recorded", "review.completed"}
+    | {"request.submitted", "request.amended", "approval.recorded", "review.completed", "lease.expiring"}
 )
 
 

@@ -60,6 +60,8 @@ class Runner:
         self.execution = Execution(
             db=db, executor=executor, catalog=catalog, clock=clock, cloud_label=cloud_label
         )
+        # Set by the composition root: runs a just-approved request's job right away (GATEWAY_EXECUTE_INLINE).
+        self.execute_now: Callable[[str], bool] | None = None
 
     # -- stage 1 -------------------------------------------------------------------------------------------
     def _validated(self, body: Any, principal: Principal) -> dict[str, Any]:
@@ -164,7 +166,7 @@ class Runner:
         return True
 
     # -- stage 2 -------------------------------------------------------------------------------------------
-    def _evaluate(self, req: ChangeRequest) -> tuple[Decision, dict[str, Any]]:
+    def evaluate_stored(self, req: ChangeRequest) -> tuple[Decision, dict[str, Any]]:
         requester = Principal(req.requester, Role.REQUESTER, tuple(req.requester_groups))
         source = self.source()  # one look at the policy files for the context and the decision
         with self.db.read() as s:
@@ -196,7 +198,7 @@ class Runner:
         if req.state != State.RECEIVED:
             raise Conflict(f"request {request_id} was evaluated already (state '{req.state}')")
         try:
-            decision, record = self._evaluate(req)
+            decision, record = self.evaluate_stored(req)
         except InvalidRequest as exc:
             # Accepted while OPA was down, and what it changes has left the inventory since: it can never pass.
             with self.db.unit_of_work() as s:
@@ -262,5 +264,7 @@ class Runner:
 
     # -- stage 4 -------------------------------------------------------------------------------------------
     def execute(self, request_id: str) -> None:
-        """Runs an approved request now, or schedules or expires it by its change window."""
-        self.execution.run(request_id, self._evaluate)
+        """An approved request is in the execution queue already (queued with its approval); with inline execution
+        on, this worker claims and runs it now instead of leaving it to the next poll."""
+        if self.execute_now is not None:
+            self.execute_now(request_id)

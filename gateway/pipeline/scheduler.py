@@ -1,6 +1,6 @@
-"""Due work, run by the background loop on every replica: requests accepted while OPA was down, approved
-requests whose execution was deferred, change windows that opened or closed, approvals that waited too long,
-and Idempotency-Key records past their lifetime."""
+"""Due work, run by the background loop on every replica: requests accepted while OPA was down, approvals that
+waited too long or whose change window closed, leases, the execution queue, and Idempotency-Key records past
+their lifetime."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from gateway.domain.clock import Clock, aware
 from gateway.domain.states import State
 from gateway.errors import Conflict, DatabaseUnavailable, PolicyUnavailable
 from gateway.pipeline.approve import Approvals
+from gateway.pipeline.leases import Leases
 from gateway.pipeline.runner import Runner
+from gateway.pipeline.worker import Worker
 
 log = logging.getLogger("gateway.scheduler")
 
@@ -31,7 +33,11 @@ class Scheduler:
         clock: Clock,
         pending_expiry: timedelta,
         idempotency_ttl: timedelta,
+        worker: Worker | None = None,
+        leases: Leases | None = None,
     ) -> None:
+        self.worker = worker
+        self.leases = leases
         self.db = db
         self.runner = runner
         self.approvals = approvals
@@ -62,21 +68,18 @@ class Scheduler:
                 log.exception("due work on request %s failed", rid)
         with self.db.unit_of_work() as s:
             messaging.purge_idempotency_keys(s, older_than=now - self.idempotency_ttl)
+        if self.leases is not None:
+            done += self.leases.tick()
+        if self.worker is not None:
+            done += self.worker.drain()
         return done
 
     def _due(self, r: ChangeRequest, now: datetime) -> Callable[[], None] | None:
         rid = r.id
         if r.state == State.RECEIVED:
             return lambda: self.runner.evaluate_received(rid)
-        if r.state == State.APPROVED:
-            return lambda: self.runner.execute(rid)
-        start = aware(r.window_start) if r.window_start else None
         end = aware(r.window_end) if r.window_end else None
-        if r.state == State.SCHEDULED:
-            if (start and start <= now) or (end and end <= now):
-                return lambda: self.runner.execute(rid)
-            return None
-        # pending_approval
+        # pending_approval (approved and scheduled requests are the execution queue's)
         seen = r.pending_since
         if end and end <= now:
             return lambda: self.approvals.expire(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from gateway.adapters.store import jobs
 from gateway.adapters.store import repositories as repo
 from gateway.domain.states import State, check_transition
 from gateway.ledger import ledger
@@ -38,6 +39,8 @@ def move(
         content_hash=content_hash,
     )
     ledger.append(s, type=event or f"request.{target}", actor=actor, request_id=request_id, data=data or {})
+    if target == State.APPROVED:
+        jobs.enqueue(s, request_id=request_id, now=now)  # durable with the approval itself
     # Subscribers see states as request.<state>; an amendment keeps its own name.
     webhook_type = event if event and event.startswith("request.") else f"request.{target}"
     outbox.notify(

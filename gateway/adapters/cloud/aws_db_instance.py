@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
 from gateway.adapters.cloud.driver import Target, error_of, is_not_found, tag_list
+from gateway.domain.drift import user_tags
 
 TYPE = "aws_db_instance"
 SCHEMA_ID = "resources/aws_db_instance.schema.json"
@@ -18,6 +19,7 @@ IAM_ACTIONS = (
     "rds:AddTagsToResource",
     "rds:DeleteDBInstance",
 )
+GONE = ("deleting", "deleted")
 _MODIFIABLE = (
     ("instance_class", "DBInstanceClass"),
     ("allocated_storage", "AllocatedStorage"),
@@ -27,6 +29,10 @@ _MODIFIABLE = (
     ("backup_retention_period", "BackupRetentionPeriod"),
     ("deletion_protection", "DeletionProtection"),
 )
+
+# What a read returns: the modifiable properties, and some fixed at creation. Not the engine version (minor
+# upgrades apply themselves, and "16" declares any 16.x) nor the KMS key (read back as an ARN, declared as any id).
+_READ = (*_MODIFIABLE, ("engine", "Engine"), ("storage_encrypted", "StorageEncrypted"))
 
 _ARGS = (
     ("engine_version", "EngineVersion"),
@@ -105,3 +111,22 @@ def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
             return None if action == "create" else f"DB instance {ident} does not exist"
         return f"DB instance {ident}: {error_of(exc)}"
     return f"DB instance identifier {ident} is taken" if action == "create" else None
+
+
+def read(cloud: Cloud, region: str, resource_id: str) -> dict[str, Any] | None:
+    """The live DB instance's comparable properties (Terraform names), or None once it is gone or going."""
+    try:
+        found = cloud.client("rds", region).describe_db_instances(DBInstanceIdentifier=resource_id)[
+            "DBInstances"
+        ]
+    except ClientError as exc:
+        if is_not_found(exc, "DBInstanceNotFound", "DBInstanceNotFoundFault"):
+            return None
+        raise
+    if not found or found[0].get("DBInstanceStatus") in GONE:
+        return None
+    # A change the gateway made is pending until RDS applies it: what it is becoming is what it is declared to be.
+    db = {**found[0], **(found[0].get("PendingModifiedValues") or {})}
+    live = {k1: db[k2] for k1, k2 in _READ if db.get(k2) is not None}
+    live["tags"] = user_tags(db.get("TagList"))
+    return live

@@ -15,6 +15,7 @@ from gateway.adapters.cloud.driver import (
     is_not_found,
     tag_list,
 )
+from gateway.domain.drift import user_tags
 
 TYPE = "aws_instance"
 SCHEMA_ID = "resources/aws_instance.schema.json"
@@ -26,6 +27,12 @@ IAM_ACTIONS = (
     "ec2:ModifyInstanceAttribute",
     "ec2:StartInstances",
     "ec2:TerminateInstances",
+)
+GONE = ("shutting-down", "terminated")
+_METADATA = (
+    ("http_tokens", "HttpTokens"),
+    ("http_endpoint", "HttpEndpoint"),
+    ("http_put_response_hop_limit", "HttpPutResponseHopLimit"),
 )
 
 
@@ -146,3 +153,30 @@ def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
             InstanceType={"Value": t.changes["instance_type"]},
         )
     return ec2_dry_run(ec2.create_tags, Resources=[t.resource_id], Tags=tag_list(t.tags))
+
+
+def read(cloud: Cloud, region: str, resource_id: str) -> dict[str, Any] | None:
+    """The live instance's comparable properties (Terraform names), or None once it is gone."""
+    try:
+        resp = cloud.client("ec2", region).describe_instances(InstanceIds=[resource_id])
+    except ClientError as exc:
+        if is_not_found(exc, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+            return None
+        raise
+    found = [i for r in resp.get("Reservations", []) for i in r.get("Instances", [])]
+    if not found or found[0].get("State", {}).get("Name") in GONE:
+        return None
+    inst = found[0]
+    live: dict[str, Any] = {
+        "instance_type": inst.get("InstanceType"),
+        "ami": inst.get("ImageId"),
+        "tags": user_tags(inst.get("Tags")),
+        "monitoring": inst.get("Monitoring", {}).get("State") in ("enabled", "pending"),
+    }
+    if mo := inst.get("MetadataOptions"):
+        live["metadata_options"] = [{k1: mo[k2] for k1, k2 in _METADATA if k2 in mo}]
+    if inst.get("SubnetId"):
+        live["subnet_id"] = inst["SubnetId"]
+    if groups := inst.get("SecurityGroups"):
+        live["vpc_security_group_ids"] = sorted(g["GroupId"] for g in groups)
+    return live

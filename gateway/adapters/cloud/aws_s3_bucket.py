@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
 from gateway.adapters.cloud.driver import Target, error_of, is_not_found, tag_list
+from gateway.domain.drift import user_tags
 
 TYPE = "aws_s3_bucket"
 SCHEMA_ID = "resources/aws_s3_bucket.schema.json"
@@ -22,6 +23,9 @@ IAM_ACTIONS = (
     "s3:ListBucket",
     "s3:DeleteObject",
     "s3:DeleteBucket",
+    "s3:GetBucketVersioning",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketPublicAccessBlock",
 )
 
 
@@ -131,3 +135,53 @@ def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
             return None if action == "create" else f"bucket {name} does not exist"
         return f"bucket {name}: {error_of(exc)}"
     return f"bucket name {name} is taken" if action == "create" else None
+
+
+def _absent(exc: ClientError, *codes: str) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in codes
+
+
+def read(cloud: Cloud, region: str, resource_id: str) -> dict[str, Any] | None:
+    """The live bucket's versioning, encryption, public access block and tags (Terraform names), or None once it
+    is gone. A configuration that was never set reads as AWS applies it: unversioned, no block, no tags."""
+    s3 = cloud.client("s3", region)
+    try:
+        s3.head_bucket(Bucket=resource_id)
+    except ClientError as exc:
+        if is_not_found(exc, "404", "NoSuchBucket", "NotFound"):
+            return None
+        raise
+    status = s3.get_bucket_versioning(Bucket=resource_id).get("Status")
+    live: dict[str, Any] = {"bucket": resource_id, "versioning": [{"enabled": status == "Enabled"}]}
+    try:
+        rules = s3.get_bucket_encryption(Bucket=resource_id)["ServerSideEncryptionConfiguration"]["Rules"]
+    except ClientError as exc:
+        if not _absent(exc, "ServerSideEncryptionConfigurationNotFoundError"):
+            raise
+        rules = []
+    sse = []
+    for r in rules:
+        by_default = r.get("ApplyServerSideEncryptionByDefault") or {}
+        default = {"sse_algorithm": by_default.get("SSEAlgorithm")}
+        if by_default.get("KMSMasterKeyID"):
+            default["kms_master_key_id"] = by_default["KMSMasterKeyID"]
+        sse.append({"rule": [{"apply_server_side_encryption_by_default": [default]}]})
+    live["server_side_encryption_configuration"] = sse
+    try:
+        pab = s3.get_public_access_block(Bucket=resource_id)["PublicAccessBlockConfiguration"]
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchPublicAccessBlockConfiguration"):
+            raise
+        pab = {}
+    live["public_access_block"] = [
+        {k1: bool(pab.get(k2, False)) for k1, k2 in (
+            ("block_public_acls", "BlockPublicAcls"), ("ignore_public_acls", "IgnorePublicAcls"),
+            ("block_public_policy", "BlockPublicPolicy"), ("restrict_public_buckets", "RestrictPublicBuckets"))}
+    ]  # fmt: skip
+    try:
+        live["tags"] = user_tags(s3.get_bucket_tagging(Bucket=resource_id)["TagSet"])
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchTagSet"):
+            raise
+        live["tags"] = {}
+    return live

@@ -15,6 +15,7 @@ from gateway.adapters.cloud.driver import (
     is_not_found,
     tag_list,
 )
+from gateway.domain.drift import user_tags
 
 TYPE = "aws_security_group"
 SCHEMA_ID = "resources/aws_security_group.schema.json"
@@ -146,3 +147,39 @@ def preflight(cloud: Cloud, t: Target, action: str) -> str | None:
             IpPermissions=permissions(t.changes["ingress"]),
         )
     return ec2_dry_run(ec2.create_tags, Resources=[t.resource_id], Tags=tag_list(t.tags))
+
+
+def _rules(perms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """AWS permissions back into Terraform rules (descriptions left out: they are not compared)."""
+    out = []
+    for p in perms:
+        rule: dict[str, Any] = {"protocol": p.get("IpProtocol", "-1"),
+                                "from_port": p.get("FromPort", 0), "to_port": p.get("ToPort", 0)}  # fmt: skip
+        rule["cidr_blocks"] = [r["CidrIp"] for r in p.get("IpRanges") or []]
+        rule["ipv6_cidr_blocks"] = [r["CidrIpv6"] for r in p.get("Ipv6Ranges") or []]
+        rule["security_groups"] = [g["GroupId"] for g in p.get("UserIdGroupPairs") or [] if g.get("GroupId")]
+        out.append(rule)
+    return out
+
+
+def read(cloud: Cloud, region: str, resource_id: str) -> dict[str, Any] | None:
+    """The live group's rules and tags (Terraform names), or None once it is gone."""
+    try:
+        groups = cloud.client("ec2", region).describe_security_groups(GroupIds=[resource_id])[
+            "SecurityGroups"
+        ]
+    except ClientError as exc:
+        if is_not_found(exc, "InvalidGroup.NotFound", "InvalidGroupId.Malformed"):
+            return None
+        raise
+    if not groups:
+        return None
+    g = groups[0]
+    return {
+        "name": g.get("GroupName"),
+        "description": g.get("Description"),
+        "vpc_id": g.get("VpcId"),
+        "ingress": _rules(g.get("IpPermissions") or []),
+        "egress": _rules(g.get("IpPermissionsEgress") or []),
+        "tags": user_tags(g.get("Tags")),
+    }

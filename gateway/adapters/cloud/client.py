@@ -13,7 +13,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from gateway import faults
+
 SECRET_KEYS = ("password", "secret", "userdata", "privatekey", "token")
+READ_PREFIXES = ("Describe", "Get", "List", "Head")
 
 
 @dataclass
@@ -26,6 +29,8 @@ class CallRecord:
     request_id: str | None = None
     error: str | None = None
     duration_ms: float = 0.0
+    # Attempts botocore made beyond the first (throttling, 5xx) before this answer.
+    retries: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +42,7 @@ class CallRecord:
             "aws_request_id": self.request_id,
             "error": self.error,
             "duration_ms": round(self.duration_ms, 2),
+            "retries": self.retries,
         }
 
 
@@ -56,9 +62,10 @@ _recording: ContextVar[list[CallRecord] | None] = ContextVar("cloud_calls", defa
 class Cloud:
     """Hands out one boto3 client per (service, region); boto3 clients are thread-safe once built."""
 
-    def __init__(self, *, label: str, endpoint_url: str | None) -> None:
+    def __init__(self, *, label: str, endpoint_url: str | None, max_attempts: int = 4) -> None:
         self.label = label
         self.endpoint_url = endpoint_url
+        self.max_attempts = max_attempts
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._session = boto3.session.Session()
@@ -69,7 +76,7 @@ class Cloud:
             if key not in self._clients:
                 kwargs: dict[str, Any] = {
                     "region_name": region,
-                    "config": Config(retries={"mode": "standard", "max_attempts": 4}),
+                    "config": Config(retries={"mode": "standard", "total_max_attempts": self.max_attempts}),
                 }
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
@@ -121,8 +128,11 @@ def _after_call(http_response: Any, parsed: dict[str, Any], context: dict[str, A
     meta = parsed.get("ResponseMetadata", {})
     rec.status = meta.get("HTTPStatusCode", getattr(http_response, "status_code", None))
     rec.request_id = meta.get("RequestId")
+    rec.retries = int(meta.get("RetryAttempts") or 0)
     if "Error" in parsed:
         rec.error = f"{parsed['Error'].get('Code')}: {parsed['Error'].get('Message')}"
+    elif not rec.operation.startswith(READ_PREFIXES):
+        faults.point("cloud-call")  # the cloud changed; the record of it is not written yet
 
 
 def _after_call_error(exception: Exception, context: dict[str, Any], **_: Any) -> None:

@@ -85,6 +85,10 @@ class Driver(Protocol):
 
     def delete(self, cloud: Cloud, target: Target) -> None: ...
 
+    def read(self, cloud: Cloud, region: str, resource_id: str) -> dict[str, Any] | None:
+        """The live resource's properties, as the inventory names them (drift), or None if it is gone."""
+        ...
+
     def preflight(self, cloud: Cloud, target: Target, action: str) -> str | None:
         """Asks the cloud, without changing anything, whether `action` would succeed: None, or why not."""
         ...

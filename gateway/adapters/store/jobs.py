@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import Session, col, select
 
 from gateway.adapters.store.models import ExecutionJob, ExecutionStep
@@ -24,7 +24,7 @@ def enqueue(session: Session, *, request_id: str, now: datetime, not_before: dat
     session.flush()
 
 
-def _claimable(now: datetime) -> object:
+def _claimable(now: datetime) -> ColumnElement[bool]:
     # Queued and due, or running under a lease that ran out (its worker died).
     return or_(
         and_(col(ExecutionJob.status) == "queued", col(ExecutionJob.not_before) <= now),
@@ -46,7 +46,7 @@ def claim(session: Session, *, request_id: str, worker: str, now: datetime, leas
     """Takes one job for `worker` if it is still claimable: True if this worker now holds it."""
     stmt = (
         update(ExecutionJob)
-        .where(col(ExecutionJob.request_id) == request_id, _claimable(now))  # type: ignore[arg-type]
+        .where(col(ExecutionJob.request_id) == request_id, _claimable(now))
         .values(
             status="running",
             worker=worker,

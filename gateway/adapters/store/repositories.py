@@ -87,14 +87,12 @@ def ids_in_state(session: Session, *, state: str, limit: int = 100) -> list[str]
 def due_requests(
     session: Session, *, now: datetime, pending_before: datetime, limit: int
 ) -> list[ChangeRequest]:
-    """Requests with work due, oldest first: waiting for policy, approved but not run, scheduled whose window
-    opened or closed, and pending ones whose window closed or that waited since before `pending_before`."""
-    window_due = or_(col(ChangeRequest.window_start) <= now, col(ChangeRequest.window_end) <= now)
+    """Requests with work due, oldest first: waiting for policy, and pending ones whose window closed or that
+    waited since before `pending_before`. (Approved ones are the execution queue's.)"""
     waited = func.coalesce(col(ChangeRequest.pending_since), col(ChangeRequest.updated_at)) <= pending_before
     stmt = select(ChangeRequest).where(
         or_(
-            col(ChangeRequest.state).in_([State.RECEIVED, State.APPROVED]),
-            and_(col(ChangeRequest.state) == State.SCHEDULED, window_due),
+            col(ChangeRequest.state) == State.RECEIVED,
             and_(
                 col(ChangeRequest.state) == State.PENDING_APPROVAL,
                 or_(col(ChangeRequest.window_end) <= now, waited),
@@ -209,6 +207,23 @@ def inventory_retire(session: Session, *, resource_id: str) -> None:
     session.connection().execute(
         update(InventoryResource).where(col(InventoryResource.id) == resource_id).values(status="retired")
     )
+
+
+def inventory_update(
+    session: Session, *, resource_id: str, properties: dict[str, Any], monthly_cost: float
+) -> None:
+    session.connection().execute(
+        update(InventoryResource)
+        .where(col(InventoryResource.id) == resource_id)
+        .values(properties=properties, monthly_cost=monthly_cost)
+    )
+
+
+def inventory_active_count(session: Session, *, request_id: str) -> int:
+    stmt = select(func.count()).where(
+        InventoryResource.request_id == request_id, InventoryResource.status == "active"
+    )
+    return int(session.exec(stmt).one())
 
 
 def committed_monthly(session: Session, *, team: str) -> float:

@@ -1,0 +1,56 @@
+"""Keyword-only data access for leases on inventory resources. None of these commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from gateway.adapters.store.models import ChangeRequest, InventoryResource
+
+
+def leases_to_warn(session: Session, *, before: datetime, limit: int) -> list[InventoryResource]:
+    """Active resources whose lease ends before `before` and whose subscribers were not warned yet."""
+    stmt = select(InventoryResource).where(
+        InventoryResource.status == "active",
+        col(InventoryResource.lease_expires_at).is_not(None),
+        col(InventoryResource.lease_expires_at) <= before,
+        col(InventoryResource.lease_warned_at).is_(None),
+    )
+    return list(session.exec(stmt.order_by(col(InventoryResource.lease_expires_at)).limit(limit)).all())
+
+
+def mark_warned(session: Session, *, resource_id: str, now: datetime) -> bool:
+    stmt = (
+        update(InventoryResource)
+        .where(col(InventoryResource.id) == resource_id, col(InventoryResource.lease_warned_at).is_(None))
+        .values(lease_warned_at=now)
+    )
+    return bool(session.connection().execute(stmt).rowcount == 1)
+
+
+def leases_ended(session: Session, *, now: datetime, limit: int) -> list[InventoryResource]:
+    """Active resources whose lease has ended and for which no retirement was filed yet."""
+    stmt = select(InventoryResource).where(
+        InventoryResource.status == "active",
+        col(InventoryResource.lease_expires_at) <= now,
+        col(InventoryResource.retire_request_id).is_(None),
+    )
+    return list(session.exec(stmt.order_by(col(InventoryResource.lease_expires_at)).limit(limit)).all())
+
+
+def mark_retiring(session: Session, *, resource_ids: list[str], request_id: str) -> bool:
+    """Links the resources to the request that retires them; False if another got any of them first."""
+    stmt = (
+        update(InventoryResource)
+        .where(
+            col(InventoryResource.id).in_(resource_ids), col(InventoryResource.retire_request_id).is_(None)
+        )
+        .values(retire_request_id=request_id)
+    )
+    return bool(session.connection().execute(stmt).rowcount == len(resource_ids))
+
+
+def origin_request(session: Session, *, request_id: str) -> ChangeRequest | None:
+    return session.get(ChangeRequest, request_id)
