@@ -89,9 +89,9 @@ def test_database_unreachable_is_a_503_with_retry_after_not_a_500(gateway, alice
     assert gateway.client.get("/v1/requests", headers=alice).json()["items"] == []
 
 
-def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(settings, own_opa):
+def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(settings, own_opa, clock):
     opa, paths = own_opa
-    app = create_app(settings.model_copy(update={"opa_url": opa.url}))
+    app = create_app(settings.model_copy(update={"opa_url": opa.url}), clock=clock)
     with TestClient(app) as client:
         db = app.state.services.db
         alice = {
@@ -112,6 +112,8 @@ def test_approval_during_an_outage_executes_nothing_until_policy_is_rechecked(se
         held = client.get(f"/v1/requests/{rid}", headers=alice).json()
         assert held["state"] == "approved" and held["outputs"] == {}
         opa.start(revisions=paths)
+        assert app.state.services.scheduler.tick() == 0  # the queued execution backs off before trying again
+        clock.advance(seconds=settings.retry_after_seconds)
         assert app.state.services.scheduler.tick() == 1
         done = client.get(f"/v1/requests/{rid}", headers=alice).json()
         assert done["state"] == "succeeded" and len(done["outputs"]) == 4

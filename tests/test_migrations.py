@@ -6,10 +6,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from gateway.adapters.store.db import MIGRATIONS, Database
+
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 VOTE = (
     'INSERT INTO approvals (request_id, principal, "group", verdict, comment, content_hash, created_at) '
@@ -53,7 +56,27 @@ def test_a_database_from_before_migrations_is_upgraded_with_its_data(database_ur
         # The same person may vote again on new content (the old unique constraint is gone).
         conn.execute(text(VOTE), {"hash": "sha256:b"})
         assert conn.execute(text("SELECT count(*) FROM approvals")).scalar_one() == 2
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD
+    db.dispose()
+
+
+def test_requests_approved_before_the_execution_queue_are_queued_by_the_upgrade(database_url):
+    db = Database(database_url)
+    db.migrate("0003")
+    with db.engine.begin() as conn:
+        for rid, state in (("r1", "approved"), ("r2", "scheduled"), ("r3", "succeeded")):
+            conn.execute(text(
+                "INSERT INTO change_requests (id, title, team, environment, requester, state, cloud, cost_monthly, "
+                "envelope, requester_groups, content_hash, outputs, created_at, updated_at, approval_round) VALUES "
+                "(:id, 'old', 'payments', 'dev', 'alice', :state, 'sandbox', 0, '{}', '[]', 'sha256:a', '{}', "
+                "'2026-11-01 10:00:00', '2026-11-01 10:00:00', 0)"
+            ), {"id": rid, "state": state})  # fmt: skip
+
+    db.create_all()
+
+    with db.engine.begin() as conn:
+        queued = conn.execute(text("SELECT request_id, status FROM execution_jobs ORDER BY request_id")).all()
+        assert [tuple(r) for r in queued] == [("r1", "queued"), ("r2", "queued")]
     db.dispose()
 
 
