@@ -104,7 +104,7 @@ class Executor:
                 break
             outcome.done.append(Done(i, res["type"], t.address, res["action"], rid, t))
         if outcome.error and envelope.get("on_failure", "rollback") == "rollback":
-            self._undo(outcome, recorded, journal)
+            self._undo(outcome, recorded, journal, final_attempt)
         return outcome
 
     def _apply(self, i: int, res: dict[str, Any], t: Target, journal: Journal, final_attempt: bool) -> str:
@@ -157,7 +157,13 @@ class Executor:
         return {"cloud": self.cloud.label, "sandbox": self.cloud.label == "sandbox",
                 "ok": all(c["ok"] for c in checks), "checks": checks, "calls": recorded}  # fmt: skip
 
-    def _undo(self, outcome: Outcome, recorded: dict[tuple[str, int], StepRecord], journal: Journal) -> None:
+    def _undo(
+        self,
+        outcome: Outcome,
+        recorded: dict[tuple[str, int], StepRecord],
+        journal: Journal,
+        final_attempt: bool,
+    ) -> None:
         """Remove what this request created before the failure, newest first, each removal a journalled step."""
         for d in reversed(outcome.done):
             if d.action != "create":
@@ -173,6 +179,10 @@ class Executor:
                 try:
                     self.retry.call(partial(driver_for(d.rtype).delete, self.cloud, target))
                 except Exception as exc:
+                    if is_transient(exc) and not final_attempt:
+                        # Tried again later, from this removal on; the request stays `executing` meanwhile.
+                        journal.calls_only(list(calls))
+                        raise CloudUnavailable(f"removing {d.address}: {_reason(exc)}") from exc
                     # Left in the inventory (below), tagged with the request: visible, and removable by a delete.
                     log.error("could not remove %s (%s) after a failure: %s", d.address, d.resource_id, exc)
                     journal.ended(phase="rollback", idx=d.index, address=d.address, calls=list(calls),
