@@ -151,8 +151,9 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     if settings.execute_inline:
         runner.execute_now = worker.run_now
     leases = Leases(
-        db=db, runner=runner, clock=clock, warn_before=timedelta(hours=settings.lease_warning_hours)
-    )
+        db=db, runner=runner, clock=clock, warn_before=timedelta(hours=settings.lease_warning_hours),
+        retry_after=timedelta(hours=settings.lease_retry_hours),
+    )  # fmt: skip
     scheduler = Scheduler(
         db=db, runner=runner, approvals=approvals, clock=clock,
         pending_expiry=timedelta(hours=settings.pending_expiry_hours),

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     cloud_retry_max_seconds: float = 30.0
     # Leases: subscribers get `lease.expiring` this long before a lease ends.
     lease_warning_hours: float = 72.0
+    # A retirement that ends without success (expired, cancelled, failed, rejected by policy) is filed again this
+    # long after; one an approver rejects keeps the resources, without a lease.
+    lease_retry_hours: float = 24.0
 
     # OIDC: JWT bearer tokens checked against a JWKS (a file path or an http(s) URL).
     oidc_jwks: str | None = None

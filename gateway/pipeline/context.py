@@ -16,8 +16,12 @@ from gateway.errors import InvalidRequest
 from gateway.pipeline.exemptions import in_force_for
 
 
-def before_states(session: Session, envelope: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Update and delete act only on what the gateway manages; their `before` is its inventory record."""
+def before_states(
+    session: Session, envelope: dict[str, Any], *, started: bool = False
+) -> dict[int, dict[str, Any]]:
+    """Update and delete act only on what the gateway manages; their `before` is its inventory record. Once a
+    request has started executing, a record retired or gone missing meanwhile still gives its `before`: the
+    request is finished (the cloud then says what is no longer there), never left half-done."""
     before: dict[int, dict[str, Any]] = {}
     errors: list[dict[str, str]] = []
     for i, res in enumerate(envelope["resources"]):
@@ -26,7 +30,7 @@ def before_states(session: Session, envelope: dict[str, Any]) -> dict[int, dict[
         row = repo.inventory_get(session, resource_id=res["id"])
         # A resource drift found gone from the cloud may still be deleted: that clears it from the inventory.
         usable = ("active", "missing") if res["action"] == "delete" else ("active",)
-        if row is None or row.status not in usable or row.type != res["type"]:
+        if row is None or (row.status not in usable and not started) or row.type != res["type"]:
             errors.append(
                 {
                     "pointer": f"/resources/{i}/id",

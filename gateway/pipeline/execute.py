@@ -54,6 +54,7 @@ def targets(request_id: str, envelope: dict[str, Any], before: dict[int, dict[st
                 properties=props,
                 resource_id=res.get("id"),
                 changes=dict(res.get("properties") or {}),
+                before=dict(prior),
             )
         )
     return out
@@ -92,8 +93,9 @@ class Executor:
                 break
             resuming = step is not None  # started, never ended: the worker died during it
             journal.started(phase="apply", idx=i, address=t.address, action=res["action"], resuming=resuming)
+            t = replace(t, resuming=resuming, first_attempt_at=step.started_at if step else None)
             try:
-                rid = self._apply(i, res, replace(t, resuming=resuming), journal, final_attempt)
+                rid = self._apply(i, res, t, journal, final_attempt)
             except CloudUnavailable:
                 raise
             except Exception as exc:
@@ -132,8 +134,10 @@ class Executor:
                 if is_transient(exc) and not final_attempt:
                     journal.calls_only(list(calls))
                     raise CloudUnavailable(f"{t.address}: {_reason(exc)}") from exc
-                journal.ended(phase="apply", idx=i, address=t.address, calls=list(calls),
-                              error=f"{t.address}: {_reason(exc)}")  # fmt: skip
+                error = f"{t.address}: {_reason(exc)}"
+                if action == "create":
+                    error += self._remove_leftover(drv, t)
+                journal.ended(phase="apply", idx=i, address=t.address, calls=list(calls), error=error)
                 raise
         journal.ended(phase="apply", idx=i, address=t.address, calls=list(calls), resource_id=rid)
         return rid
@@ -157,6 +161,25 @@ class Executor:
         return {"cloud": self.cloud.label, "sandbox": self.cloud.label == "sandbox",
                 "ok": all(c["ok"] for c in checks), "checks": checks, "calls": recorded}  # fmt: skip
 
+    def _remove_leftover(self, drv: Any, t: Target) -> str:
+        """A failed creation may have left part of its resource (a group without its rules, a bucket without its
+        encryption; made by this attempt or by one cut off by a crash): found by its tags and removed. Returns
+        what to add to the error if that did not work."""
+        try:
+            leftover = self.retry.call(partial(drv.find, self.cloud, t))
+            if leftover is None:
+                return ""
+            self.retry.call(
+                partial(drv.delete, self.cloud, replace(t, resource_id=leftover, rolling_back=True))
+            )
+            log.warning(
+                "cloud=%s removed %s (%s) left by its failed creation", self.cloud.label, t.address, leftover
+            )
+            return ""
+        except Exception as exc:
+            log.error("could not remove what the failed creation of %s left: %s", t.address, exc)
+            return f" (and what it left could not be removed: {_reason(exc)})"
+
     def _undo(
         self,
         outcome: Outcome,
@@ -174,7 +197,7 @@ class Executor:
                 continue
             journal.started(phase="rollback", idx=d.index, address=d.address, action="delete",
                             resuming=step is not None)  # fmt: skip
-            target = replace(d.target, resource_id=d.resource_id)
+            target = replace(d.target, resource_id=d.resource_id, rolling_back=True)
             with self.cloud.recording() as calls:
                 try:
                     self.retry.call(partial(driver_for(d.rtype).delete, self.cloud, target))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import faults
+from gateway.adapters.store import jobs
 from gateway.adapters.store import repositories as repo
 from gateway.adapters.store.db import Database
 from gateway.adapters.store.models import ChangeRequest, InventoryResource
@@ -20,7 +21,7 @@ from gateway.domain.states import State
 from gateway.errors import CloudUnavailable, DatabaseUnavailable, InvalidRequest
 from gateway.ledger import ledger
 from gateway.pipeline.context import before_states
-from gateway.pipeline.execute import Done, Executor, Outcome
+from gateway.pipeline.execute import Done, Executor, Outcome, targets
 from gateway.pipeline.journal import Journal, LostClaim
 from gateway.pipeline.recording import SYSTEM, record_exemption_use
 from gateway.pipeline.transitions import move
@@ -101,10 +102,11 @@ class Execution:
         return self._carry_out(req, journal, final_attempt)
 
     def _carry_out(self, req: ChangeRequest, journal: Journal, final_attempt: bool) -> Release:
-        with self.db.read() as s:
-            before = before_states(s, req.envelope)
         try:
+            with self.db.read() as s:
+                before = before_states(s, req.envelope, started=True)
             result = self.executor.run(req.id, req.envelope, before, journal, final_attempt=final_attempt)
+            self._finish(req, result)
         except (CloudUnavailable, LostClaim, DatabaseUnavailable):
             raise  # the worker decides: try again later, or leave it to the worker that took over
         except Exception as exc:
@@ -112,9 +114,25 @@ class Execution:
             # Recorded as failed, the request is answered like any other outcome; only an unrecorded one raises.
             if not self._fail(req.id, f"execution could not be completed or recorded: {exc}"):
                 raise
-            return DONE
-        self._finish(req, result)
         return DONE
+
+    def give_up(self, request_id: str, reason: str) -> None:
+        """The worker's last word on a request whose execution kept failing: `failed`, with what its journal says
+        was made in the inventory, so nothing it created is untracked."""
+        with self.db.read() as s:
+            req = repo.get_request(s, request_id=request_id)
+            if req.state != State.EXECUTING:
+                return
+            before = before_states(s, req.envelope, started=True)
+            recorded = jobs.steps(s, request_id=request_id)
+        plan = targets(request_id, req.envelope, before)
+        done = []
+        for i, (res, t) in enumerate(zip(req.envelope["resources"], plan, strict=True)):
+            step = recorded.get(("apply", i))
+            undone = recorded.get(("rollback", i))
+            if step is not None and step.status == "done" and not (undone and undone.status == "done"):
+                done.append(Done(i, res["type"], t.address, res["action"], str(step.resource_id), t))
+        self._finish(req, Outcome(done=done, error=reason))
 
     def _in_window(self, req: ChangeRequest) -> Release | None:
         """None if it may run now. Before the window opens the request is `scheduled` and waits for the start;
@@ -192,11 +210,14 @@ class Execution:
                 self._retire_origin(s, row.request_id, by=req.id)
             return
         monthly = self.catalog.monthly(d.rtype, t.region, t.properties)
-        if d.action == "update":
-            # Keeps what the creation recorded (its request, its lease); the properties are the merged whole.
-            repo.inventory_update(s, resource_id=d.resource_id, properties=t.properties, monthly_cost=monthly)
-            return
         days = (req.envelope.get("lease") or {}).get("days")
+        if d.action == "update":
+            # Keeps what the creation recorded (its request); the properties are the merged whole. An update that
+            # asks for a lease extends it (how a team keeps what a lease would retire).
+            lease_end = self.clock.now() + timedelta(days=days) if days else None
+            repo.inventory_update(s, resource_id=d.resource_id, properties=t.properties, monthly_cost=monthly,
+                                  lease_expires_at=lease_end)  # fmt: skip
+            return
         repo.inventory_put(
             s,
             resource=InventoryResource(

@@ -10,6 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
+from gateway.adapters.cloud.registry import driver_for
 from gateway.domain.windows import parse
 from gateway.errors import InvalidRequest
 
@@ -64,7 +65,8 @@ class Validator:
 
 
 def _semantic_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
-    """What JSON Schema cannot say: addresses are unique, a change window ends after it starts."""
+    """What JSON Schema cannot say: addresses are unique, an update changes only what its driver can change in
+    place (anything else would succeed and change nothing), a change window ends after it starts."""
     errors = []
     seen: dict[str, int] = {}
     for i, res in enumerate(doc["resources"]):
@@ -74,6 +76,15 @@ def _semantic_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
                 {"pointer": f"/resources/{i}/name", "detail": f"{addr} is also resource {seen[addr]}"}
             )
         seen.setdefault(addr, i)
+        if res["action"] == "update":
+            updatable = driver_for(res["type"]).UPDATABLE
+            for key in res.get("properties") or {}:
+                if key not in updatable:
+                    errors.append({
+                        "pointer": f"/resources/{i}/properties/{key}",
+                        "detail": f"{key} of {res['type']} cannot be changed in place (it can be: "
+                                  f"{', '.join(sorted(updatable))}); replace the resource instead",
+                    })  # fmt: skip
     window = doc["change"].get("window")
     if window and parse(window["end"]) <= parse(window["start"]):
         errors.append({"pointer": "/change/window/end", "detail": "the window must end after it starts"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 
@@ -56,46 +57,91 @@ class Worker:
 
     def idle(self) -> bool:
         with self.db.read() as s:
-            return jobs.open_jobs(s) == 0
+            return jobs.open_jobs(s, now=self.clock.now()) == 0
 
-    def _claim(self, request_id: str | None) -> tuple[str, int] | None:
+    def _claim(self, request_id: str | None) -> tuple[str, str, int] | None:
         now = self.clock.now()
         with self.db.unit_of_work() as s:
             for rid in jobs.claimable_ids(s, now=now, limit=5, request_id=request_id):
-                if jobs.claim(s, request_id=rid, worker=self.id, now=now, lease_until=now + self.lease):
+                # One token per claim: even two threads of this worker never both hold one request.
+                token = f"{self.id}/{uuid.uuid4().hex[:8]}"
+                if jobs.claim(s, request_id=rid, worker=token, now=now, lease_until=now + self.lease):
                     job = jobs.get_job(s, request_id=rid)
-                    return rid, job.attempts if job else 1
+                    return rid, token, job.attempts if job else 0
         return None
 
     def _claim_and_run(self, request_id: str | None) -> bool:
         claimed = self._claim(request_id)
         if claimed is None:
             return False
-        rid, attempt = claimed
-        journal = Journal(db=self.db, clock=self.clock, request_id=rid, worker=self.id, lease=self.lease)
-        final = attempt >= self.max_attempts
+        rid, token, failures = claimed
+        journal = Journal(db=self.db, clock=self.clock, request_id=rid, worker=token, lease=self.lease)
+        # The last attempt a cloud that keeps failing gets: its failure is then final (and rolled back).
+        final = failures + 1 >= self.max_attempts
         try:
-            release = self.execution.run(rid, self.evaluate, journal, final_attempt=final)
+            with Heartbeat(journal, every=self.lease.total_seconds() / 3):
+                release = self.execution.run(rid, self.evaluate, journal, final_attempt=final)
         except LostClaim:
             log.warning("request %s: lease lost to another worker; leaving it to that one", rid)
             return True
         except (PolicyUnavailable, DatabaseUnavailable, CloudUnavailable) as exc:
             # Fails closed: nothing more is done now, and the job waits to be tried again (backing off).
-            wait = self.retry_after * min(2 ** (attempt - 1), 64)
+            wait = self.retry_after * min(2**failures, 64)
             log.warning("request %s: %s; trying again in %ss", rid, exc.detail, wait.total_seconds())
-            self._release(rid, Release(done=False, not_before=self.clock.now() + wait))
+            self._release(rid, token, Release(done=False, not_before=self.clock.now() + wait), failed=True)
             return True
-        except Exception:
-            log.exception("request %s: execution attempt %d failed", rid, attempt)
-            self._release(rid, Release(done=False, not_before=self.clock.now() + self.retry_after))
+        except Exception as exc:
+            log.exception("request %s: execution attempt %d failed", rid, failures + 1)
+            if final:
+                self._give_up(rid, token, f"execution failed {failures + 1} times; the last error: {exc}")
+                return True
+            retry = Release(done=False, not_before=self.clock.now() + self.retry_after * 2**failures)
+            self._release(rid, token, retry, failed=True)
             return True
-        self._release(rid, release)
+        self._release(rid, token, release)
         return True
 
-    def _release(self, rid: str, release: Release) -> None:
+    def _give_up(self, rid: str, token: str, reason: str) -> None:
+        try:
+            self.execution.give_up(rid, reason)
+        except Exception:
+            log.exception("request %s: could not be marked failed", rid)
+            return  # its lease runs out, and the next claim tries again
+        self._release(rid, token, Release(done=True))
+
+    def _release(self, rid: str, token: str, release: Release, failed: bool = False) -> None:
         try:
             with self.db.unit_of_work() as s:
-                jobs.release(s, request_id=rid, worker=self.id, now=self.clock.now(),
+                jobs.release(s, request_id=rid, worker=token, now=self.clock.now(), failed=failed,
                              status="done" if release.done else "queued", not_before=release.not_before)  # fmt: skip
         except DatabaseUnavailable:
             log.warning("request %s: could not give the job back; its lease runs out instead", rid)
+
+
+class Heartbeat:
+    """Renews a claim's lease in the background while its request runs, so a long step (an instance stopping, a
+    cloud answering slowly) never outlives it. A renewal that finds the claim gone marks the journal lost: its next
+    record raises LostClaim."""
+
+    def __init__(self, journal: Journal, every: float) -> None:
+        self.journal = journal
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{journal.request_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.journal.heartbeat()
+            except LostClaim:
+                return
+            except Exception:
+                log.warning("request %s: could not renew its lease; trying again", self.journal.request_id)

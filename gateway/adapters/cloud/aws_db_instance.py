@@ -17,7 +17,14 @@ IAM_ACTIONS = (
     "rds:CreateDBInstance",
     "rds:ModifyDBInstance",
     "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
     "rds:DeleteDBInstance",
+    # Used by RDS on the gateway's behalf: the master password it manages in Secrets Manager, and storage
+    # encrypted with a customer-managed KMS key.
+    "secretsmanager:CreateSecret",
+    "secretsmanager:TagResource",
+    "kms:CreateGrant",
+    "kms:DescribeKey",
 )
 GONE = ("deleting", "deleted")
 _MODIFIABLE = (
@@ -34,6 +41,8 @@ _MODIFIABLE = (
 # upgrades apply themselves, and "16" declares any 16.x) nor the KMS key (read back as an ARN, declared as any id).
 _READ = (*_MODIFIABLE, ("engine", "Engine"), ("storage_encrypted", "StorageEncrypted"))
 
+# What an update can change in place; validation refuses anything else.
+UPDATABLE = frozenset({k for k, _ in _MODIFIABLE} | {"tags"})
 _ARGS = (
     ("engine_version", "EngineVersion"),
     ("storage_type", "StorageType"),
@@ -52,17 +61,27 @@ def identifier(t: Target) -> str:
     )
 
 
-def create(cloud: Cloud, t: Target) -> str:
-    rds = cloud.client("rds", t.region)
-    ident = identifier(t)
+def _ours(rds: Any, ident: str, t: Target) -> bool:
     try:
         db = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
-        tags = {x["Key"]: x["Value"] for x in db.get("TagList", [])}
-        if tags.get("govgate:request-id") == t.request_id:
-            return ident
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "DBInstanceNotFound":
             raise
+        return False
+    tags = {x["Key"]: x["Value"] for x in db.get("TagList", [])}
+    return tags.get("govgate:request-id") == t.request_id
+
+
+def find(cloud: Cloud, t: Target) -> str | None:
+    ident = identifier(t)
+    return ident if _ours(cloud.client("rds", t.region), ident, t) else None
+
+
+def create(cloud: Cloud, t: Target) -> str:
+    rds = cloud.client("rds", t.region)
+    ident = identifier(t)
+    if _ours(rds, ident, t):  # tagged as it was created: made by an attempt cut off by a crash
+        return ident
     p = t.properties
     args: dict[str, Any] = {
         "DBInstanceIdentifier": ident,
@@ -87,17 +106,28 @@ def update(cloud: Cloud, t: Target) -> None:
     if "tags" in t.changes:
         arn = rds.describe_db_instances(DBInstanceIdentifier=t.resource_id)["DBInstances"][0]["DBInstanceArn"]
         rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(t.tags))
+        if t.removed_tags:
+            rds.remove_tags_from_resource(ResourceName=arn, TagKeys=t.removed_tags)
 
 
 def delete(cloud: Cloud, t: Target) -> None:
+    """Idempotent: an instance gone, or already being deleted (a resumed step), is done. Removing what this request
+    just created lifts the deletion protection it asked for first; a delete request does not."""
     assert t.resource_id
+    rds = cloud.client("rds", t.region)
     try:
-        cloud.client("rds", t.region).delete_db_instance(
-            DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True
-        )
+        if t.rolling_back and t.properties.get("deletion_protection"):
+            rds.modify_db_instance(
+                DBInstanceIdentifier=t.resource_id, DeletionProtection=False, ApplyImmediately=True
+            )
+        rds.delete_db_instance(DBInstanceIdentifier=t.resource_id, SkipFinalSnapshot=True)
     except ClientError as exc:
-        if not is_not_found(exc, "DBInstanceNotFound"):
-            raise
+        if is_not_found(exc, "DBInstanceNotFound"):
+            return
+        err = exc.response.get("Error", {})
+        if err.get("Code") == "InvalidDBInstanceState" and "already being deleted" in str(err.get("Message")):
+            return
+        raise
 
 
 def preflight(cloud: Cloud, t: Target, action: str) -> str | None:

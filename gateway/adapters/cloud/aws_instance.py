@@ -19,14 +19,20 @@ from gateway.domain.drift import user_tags
 
 TYPE = "aws_instance"
 SCHEMA_ID = "resources/aws_instance.schema.json"
+# What an update can change in place; validation refuses anything else.
+UPDATABLE = frozenset(("instance_type", "tags"))
 IAM_ACTIONS = (
     "ec2:DescribeInstances",
     "ec2:RunInstances",
     "ec2:CreateTags",
+    "ec2:DeleteTags",
     "ec2:StopInstances",
     "ec2:ModifyInstanceAttribute",
     "ec2:StartInstances",
     "ec2:TerminateInstances",
+    # Used by EC2 on the gateway's behalf for volumes encrypted with a customer-managed KMS key.
+    "kms:CreateGrant",
+    "kms:DescribeKey",
 )
 GONE = ("shutting-down", "terminated")
 _METADATA = (
@@ -65,6 +71,10 @@ def _block_devices(p: dict[str, Any]) -> list[dict[str, Any]]:
             ebs["KmsKeyId"] = vol["kms_key_id"]
         out.append({"DeviceName": vol["device_name"], "Ebs": ebs})
     return out
+
+
+def find(cloud: Cloud, t: Target) -> str | None:
+    return _existing(cloud.client("ec2", t.region), t)
 
 
 def create(cloud: Cloud, t: Target) -> str:
@@ -117,18 +127,31 @@ def run_args(t: Target) -> dict[str, Any]:
 
 
 def update(cloud: Cloud, t: Target) -> None:
-    """Instance type changes need the instance stopped: stop, modify, start."""
+    """An instance type change needs the instance stopped: stop, modify, start. It is started again whatever
+    happens to the change (a failed resize must not leave a production instance down), and left alone when it
+    already has that type (a retry, or a step resumed after a crash)."""
     assert t.resource_id
     ec2 = cloud.client("ec2", t.region)
     if "instance_type" in t.changes:
-        ec2.stop_instances(InstanceIds=[t.resource_id])
-        ec2.get_waiter("instance_stopped").wait(InstanceIds=[t.resource_id], WaiterConfig={"Delay": 2})
-        ec2.modify_instance_attribute(
-            InstanceId=t.resource_id, InstanceType={"Value": t.changes["instance_type"]}
-        )
-        ec2.start_instances(InstanceIds=[t.resource_id])
+        inst = ec2.describe_instances(InstanceIds=[t.resource_id])["Reservations"][0]["Instances"][0]
+        if inst["InstanceType"] != t.changes["instance_type"]:
+            _resize(
+                ec2, t.resource_id, t.changes["instance_type"], running=inst["State"]["Name"] != "stopped"
+            )
     if "tags" in t.changes:
         ec2.create_tags(Resources=[t.resource_id], Tags=tag_list(t.tags))
+        if t.removed_tags:
+            ec2.delete_tags(Resources=[t.resource_id], Tags=[{"Key": k} for k in t.removed_tags])
+
+
+def _resize(ec2: Any, instance_id: str, instance_type: str, *, running: bool) -> None:
+    ec2.stop_instances(InstanceIds=[instance_id])
+    try:
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 2})
+        ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})
+    finally:
+        if running:
+            ec2.start_instances(InstanceIds=[instance_id])
 
 
 def delete(cloud: Cloud, t: Target) -> None:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import Target, error_of, is_not_found, tag_list
+from gateway.adapters.cloud.driver import REQUEST_TAG, NameTaken, Target, error_of, is_not_found, tag_list
 from gateway.domain.drift import user_tags
 
 TYPE = "aws_s3_bucket"
 SCHEMA_ID = "resources/aws_s3_bucket.schema.json"
+# What an update can change in place; validation refuses anything else.
+UPDATABLE = frozenset(
+    (
+        "tags",
+        "versioning",
+        "server_side_encryption_configuration",
+        "public_access_block",
+        "acl",
+        "force_destroy",
+    )
+)
 IAM_ACTIONS = (
     "s3:CreateBucket",
+    "s3:ListAllMyBuckets",
     "s3:GetBucketTagging",
     "s3:PutBucketTagging",
     "s3:PutEncryptionConfiguration",
@@ -29,6 +42,10 @@ IAM_ACTIONS = (
 )
 
 
+# How far the cloud's clock may be behind the gateway's when telling a resumed attempt's bucket from an older one.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
 def bucket_name(t: Target) -> str:
     return str(
         t.properties.get("bucket") or f"{t.team}-{t.name}-{t.request_id[:8]}".lower().replace("_", "-")
@@ -40,34 +57,68 @@ def _ours(s3: Any, name: str, t: Target) -> bool:
         tags = {x["Key"]: x["Value"] for x in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
     except ClientError:
         return False
-    return tags.get("govgate:request-id") == t.request_id
+    return tags.get(REQUEST_TAG) == t.request_id
+
+
+def _exists(s3: Any, name: str) -> bool:
+    try:
+        s3.head_bucket(Bucket=name)
+    except ClientError as exc:
+        if is_not_found(exc, "404", "NoSuchBucket", "NotFound"):
+            return False
+        raise  # 403: the name is another account's
+    return True
+
+
+def _made_by_cut_off_attempt(s3: Any, name: str, t: Target) -> bool:
+    """S3 cannot tag a bucket as it creates it, so an attempt cut off between the two leaves our bucket untagged.
+    It is ours if this step was resumed and the bucket was created after the step first began."""
+    if not (t.resuming and t.first_attempt_at):
+        return False
+    since = t.first_attempt_at - CLOCK_SKEW
+    return any(b["Name"] == name and b["CreationDate"] >= since for b in s3.list_buckets()["Buckets"])
+
+
+def _state(s3: Any, name: str, t: Target) -> str:
+    if _ours(s3, name, t):
+        return "ours"
+    if not _exists(s3, name):
+        return "free"
+    return "adoptable" if _made_by_cut_off_attempt(s3, name, t) else "taken"
+
+
+def find(cloud: Cloud, t: Target) -> str | None:
+    s3 = cloud.client("s3", t.region)
+    name = bucket_name(t)
+    return name if _state(s3, name, t) in ("ours", "adoptable") else None
 
 
 def create(cloud: Cloud, t: Target) -> str:
+    """Never takes over a bucket it did not make: in us-east-1 CreateBucket answers 200 for a bucket the account
+    already owns, so the name is checked first."""
     s3 = cloud.client("s3", t.region)
     p = t.properties
     name = bucket_name(t)
-    if not _ours(s3, name, t):
+    state = _state(s3, name, t)
+    if state == "ours":
+        configure(s3, name, p)
+        return name
+    if state == "taken":
+        raise NameTaken(
+            f"BucketAlreadyExists: bucket name {name} is taken by a bucket this request did not make"
+        )
+    if state == "free":
         args: dict[str, Any] = {"Bucket": name}
         if t.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": t.region}
-        try:
-            s3.create_bucket(**args)
-        except ClientError as exc:
-            # S3 cannot tag a bucket as it creates it: an attempt cut off by a crash between the two leaves our
-            # bucket untagged. Only then is an existing bucket of ours adopted; otherwise the name is taken.
-            code = exc.response.get("Error", {}).get("Code")
-            if not (t.resuming and code == "BucketAlreadyOwnedByYou"):
-                raise
-        try:
-            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(t.tags)})
-            configure(s3, name, p)
-        except Exception:
-            # A half-configured bucket (say, unencrypted) must not stay behind untracked.
-            s3.delete_bucket(Bucket=name)
-            raise
-        return name
-    configure(s3, name, p)
+        s3.create_bucket(**args)
+    try:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(t.tags)})
+        configure(s3, name, p)
+    except Exception:
+        # A half-configured bucket (say, unencrypted) must not stay behind untracked.
+        s3.delete_bucket(Bucket=name)
+        raise
     return name
 
 

@@ -19,10 +19,13 @@ from gateway.domain.drift import user_tags
 
 TYPE = "aws_security_group"
 SCHEMA_ID = "resources/aws_security_group.schema.json"
+# What an update can change in place; validation refuses anything else.
+UPDATABLE = frozenset(("ingress", "egress", "tags"))
 IAM_ACTIONS = (
     "ec2:DescribeSecurityGroups",
     "ec2:CreateSecurityGroup",
     "ec2:CreateTags",
+    "ec2:DeleteTags",
     "ec2:AuthorizeSecurityGroupIngress",
     "ec2:AuthorizeSecurityGroupEgress",
     "ec2:RevokeSecurityGroupEgress",
@@ -48,12 +51,7 @@ def permissions(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def create(cloud: Cloud, t: Target) -> str:
     ec2 = cloud.client("ec2", t.region)
-    found = ec2.describe_security_groups(
-        Filters=[
-            {"Name": f"tag:{REQUEST_TAG}", "Values": [t.request_id]},
-            {"Name": f"tag:{RESOURCE_TAG}", "Values": [t.address]},
-        ]
-    )["SecurityGroups"]
+    found = _tagged(ec2, t)
     if found:
         # Made by an attempt cut off by a crash, perhaps before its rules: make the rules what is declared.
         group_id = str(found[0]["GroupId"])
@@ -89,33 +87,49 @@ def _apply_rules(ec2: Any, group_id: str, p: dict[str, Any]) -> None:
 
 
 def _converge_rules(ec2: Any, group: dict[str, Any], p: dict[str, Any]) -> None:
-    """The group's rules set to exactly the declared ones: the found group may have none, some or all."""
+    """Each direction `p` declares (ingress, egress) set to exactly the declared rules, whatever the group has now:
+    none, some or all of them (a resumed creation), or others (an update; Terraform semantics)."""
     group_id = group["GroupId"]
-    if group.get("IpPermissions"):
-        ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=group["IpPermissions"])
-    if p.get("ingress"):
-        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions(p["ingress"]))
-    if "egress" in p:
-        if group.get("IpPermissionsEgress"):
-            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=group["IpPermissionsEgress"])
-        if p["egress"]:
-            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=permissions(p["egress"]))
+    for key, current, revoke, authorize in (
+        ("ingress", "IpPermissions", ec2.revoke_security_group_ingress, ec2.authorize_security_group_ingress),
+        (
+            "egress",
+            "IpPermissionsEgress",
+            ec2.revoke_security_group_egress,
+            ec2.authorize_security_group_egress,
+        ),
+    ):
+        if key not in p:
+            continue
+        if group.get(current):
+            revoke(GroupId=group_id, IpPermissions=group[current])
+        if p[key]:
+            authorize(GroupId=group_id, IpPermissions=permissions(p[key]))
+
+
+def find(cloud: Cloud, t: Target) -> str | None:
+    found = _tagged(cloud.client("ec2", t.region), t)
+    return str(found[0]["GroupId"]) if found else None
+
+
+def _tagged(ec2: Any, t: Target) -> list[dict[str, Any]]:
+    filters = [{"Name": f"tag:{REQUEST_TAG}", "Values": [t.request_id]},
+               {"Name": f"tag:{RESOURCE_TAG}", "Values": [t.address]}]  # fmt: skip
+    return list(ec2.describe_security_groups(Filters=filters)["SecurityGroups"])
 
 
 def update(cloud: Cloud, t: Target) -> None:
-    """A declared ingress list replaces the group's current ingress rules (Terraform semantics)."""
+    """A declared ingress or egress list replaces the group's current rules of that direction."""
     assert t.resource_id
     ec2 = cloud.client("ec2", t.region)
-    if "ingress" in t.changes:
+    rules: dict[str, Any] = {k: t.changes[k] for k in ("ingress", "egress") if k in t.changes}
+    if rules:
         group = ec2.describe_security_groups(GroupIds=[t.resource_id])["SecurityGroups"][0]
-        if group.get("IpPermissions"):
-            ec2.revoke_security_group_ingress(GroupId=t.resource_id, IpPermissions=group["IpPermissions"])
-        if t.changes["ingress"]:
-            ec2.authorize_security_group_ingress(
-                GroupId=t.resource_id, IpPermissions=permissions(t.changes["ingress"])
-            )
+        _converge_rules(ec2, group, rules)
     if "tags" in t.changes:
         ec2.create_tags(Resources=[t.resource_id], Tags=tag_list(t.tags))
+        if t.removed_tags:
+            ec2.delete_tags(Resources=[t.resource_id], Tags=[{"Key": k} for k in t.removed_tags])
 
 
 def delete(cloud: Cloud, t: Target) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -26,8 +28,14 @@ class Target:
     resource_id: str | None = None
     # For updates: only the properties this request changes (`properties` is the merged whole).
     changes: dict[str, Any] = field(default_factory=dict)
-    # Set when an earlier attempt at this step was cut off (a crash): what it made may be there, untagged.
+    # Set when an earlier attempt at this step was cut off (a crash): what it made may be there, untagged. The
+    # time that attempt began tells what it made from what was there before.
     resuming: bool = False
+    first_attempt_at: datetime | None = None
+    # Undoing this request's own creation after a failure: protections it asked for are lifted first.
+    rolling_back: bool = False
+    # For updates: the resource as the inventory knew it, so a tag the request drops is removed.
+    before: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -40,8 +48,20 @@ class Target:
 
     @property
     def client_token(self) -> str:
-        # EC2 idempotency token (max 64 chars). moto ignores it, so drivers also look for their tags first.
-        return f"{self.request_id}/{self.address}"[:64]
+        # EC2 idempotency token (max 64 chars), unique per request and resource. moto ignores it, so drivers also
+        # look for their tags first.
+        return hashlib.sha256(f"{self.request_id}/{self.address}".encode()).hexdigest()
+
+    @property
+    def removed_tags(self) -> list[str]:
+        """Tags the resource had that an update's declared tags no longer have."""
+        if "tags" not in self.changes:
+            return []
+        return sorted(set(self.before.get("tags") or {}) - set(self.changes["tags"] or {}))
+
+
+class NameTaken(Exception):
+    """The name a request gives its resource belongs to one it did not make: never taken over, never retried."""
 
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -78,8 +98,13 @@ class Driver(Protocol):
     TYPE: str
     SCHEMA_ID: str
     IAM_ACTIONS: tuple[str, ...]
+    UPDATABLE: frozenset[str]
 
     def create(self, cloud: Cloud, target: Target) -> str: ...
+
+    def find(self, cloud: Cloud, target: Target) -> str | None:
+        """What an attempt at creating `target` left in the cloud (found by its tags), to remove after a failure."""
+        ...
 
     def update(self, cloud: Cloud, target: Target) -> None: ...
 

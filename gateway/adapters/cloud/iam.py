@@ -14,6 +14,7 @@ S3_ACTION_OF = {
     "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
     "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
     "HeadBucket": "ListBucket",
+    "ListBuckets": "ListAllMyBuckets",
     "ListObjects": "ListBucket",
     "ListObjectsV2": "ListBucket",
     "ListObjectVersions": "ListBucketVersions",

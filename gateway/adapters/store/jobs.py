@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy import ColumnElement, and_, case, or_, update
 from sqlmodel import Session, col, select
 
 from gateway.adapters.store.models import ExecutionJob, ExecutionStep
@@ -43,7 +43,8 @@ def claimable_ids(session: Session, *, now: datetime, limit: int, request_id: st
 
 
 def claim(session: Session, *, request_id: str, worker: str, now: datetime, lease_until: datetime) -> bool:
-    """Takes one job for `worker` if it is still claimable: True if this worker now holds it."""
+    """Takes one job for `worker` (a claim token: one per claim) if it is still claimable: True if it now holds it.
+    Taking over a job whose worker's lease ran out counts as a failed attempt (that worker died in it)."""
     stmt = (
         update(ExecutionJob)
         .where(col(ExecutionJob.request_id) == request_id, _claimable(now))
@@ -52,7 +53,7 @@ def claim(session: Session, *, request_id: str, worker: str, now: datetime, leas
             worker=worker,
             lease_until=lease_until,
             updated_at=now,
-            attempts=ExecutionJob.attempts + 1,
+            attempts=ExecutionJob.attempts + case((col(ExecutionJob.status) == "running", 1), else_=0),
         )
     )
     return bool(session.connection().execute(stmt).rowcount == 1)
@@ -81,9 +82,13 @@ def release(
     now: datetime,
     status: str,
     not_before: datetime | None = None,
+    failed: bool = False,
 ) -> None:
-    """Gives the job back: `done`, or `queued` again until `not_before` (a change window that has not opened)."""
+    """Gives the job back: `done`, or `queued` again until `not_before` (a change window that has not opened, or a
+    retry after a failed attempt, which `failed` counts)."""
     values: dict[str, object] = {"status": status, "worker": None, "lease_until": None, "updated_at": now}
+    if failed:
+        values["attempts"] = ExecutionJob.attempts + 1
     if not_before is not None:
         values["not_before"] = not_before
     session.connection().execute(
@@ -97,9 +102,13 @@ def get_job(session: Session, *, request_id: str) -> ExecutionJob | None:
     return session.get(ExecutionJob, request_id)
 
 
-def open_jobs(session: Session) -> int:
-    """Jobs queued or running: what a worker asked to run until idle waits for."""
-    stmt = select(ExecutionJob.request_id).where(col(ExecutionJob.status).in_(["queued", "running"]))
+def open_jobs(session: Session, *, now: datetime) -> int:
+    """Jobs running, or queued and due: what a worker asked to run until idle waits for (not a change window
+    that opens next week)."""
+    stmt = select(ExecutionJob.request_id).where(
+        or_(col(ExecutionJob.status) == "running",
+            and_(col(ExecutionJob.status) == "queued", col(ExecutionJob.not_before) <= now))
+    )  # fmt: skip
     return len(session.exec(stmt).all())
 
 
@@ -120,8 +129,8 @@ def start_step(
         step = ExecutionStep(request_id=request_id, phase=phase, idx=idx, address=address, action=action,
                              status="started", started_at=now)  # fmt: skip
     else:
-        step.attempts += 1
-        step.status, step.started_at, step.error = "started", now, None
+        step.attempts += 1  # started_at stays the first attempt's: what a resumed step made is newer than it
+        step.status, step.error = "started", None
     session.add(step)
     session.flush()
     return step

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -50,6 +52,36 @@ def mark_retiring(session: Session, *, resource_ids: list[str], request_id: str)
         .values(retire_request_id=request_id)
     )
     return bool(session.connection().execute(stmt).rowcount == len(resource_ids))
+
+
+def retirements_ended(session: Session, *, states: Sequence[str], limit: int) -> list[str]:
+    """Requests that were filed to retire resources still in the inventory and ended in one of `states`: the
+    resources still point at them, so their lease would never be retired again unless released."""
+    waiting = sa_select(col(InventoryResource.retire_request_id)).where(
+        col(InventoryResource.retire_request_id).is_not(None), col(InventoryResource.status) != "retired"
+    )
+    stmt = (
+        select(ChangeRequest.id)
+        .where(col(ChangeRequest.id).in_(waiting), col(ChangeRequest.state).in_(list(states)))
+        .order_by(col(ChangeRequest.updated_at), col(ChangeRequest.id))
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all())
+
+
+def release(session: Session, *, request_id: str, lease_expires_at: datetime | None) -> list[str]:
+    """Unlinks the resources not retired from the retirement request `request_id` and gives them a new lease end
+    (None: no lease any more). Only rows still linked to that request change, so of two callers racing, one gets
+    the ids and the other an empty list."""
+    stmt = (
+        update(InventoryResource)
+        .where(
+            col(InventoryResource.retire_request_id) == request_id, col(InventoryResource.status) != "retired"
+        )
+        .values(retire_request_id=None, lease_expires_at=lease_expires_at)
+        .returning(col(InventoryResource.id))
+    )
+    return sorted(session.connection().execute(stmt).scalars().all())
 
 
 def origin_request(session: Session, *, request_id: str) -> ChangeRequest | None:

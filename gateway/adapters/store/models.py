@@ -102,7 +102,7 @@ class InventoryResource(SQLModel, table=True):
     # Leases: when the gateway files a request to retire it, when subscribers were warned, and that request.
     lease_expires_at: datetime | None = Field(default=None, index=True)
     lease_warned_at: datetime | None = None
-    retire_request_id: str | None = None
+    retire_request_id: str | None = Field(default=None, index=True)
     # Drift: what differed from the cloud at the last check (empty when nothing did), and when that was.
     drift: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")

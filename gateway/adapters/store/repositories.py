@@ -210,18 +210,27 @@ def inventory_retire(session: Session, *, resource_id: str) -> None:
 
 
 def inventory_update(
-    session: Session, *, resource_id: str, properties: dict[str, Any], monthly_cost: float
+    session: Session,
+    *,
+    resource_id: str,
+    properties: dict[str, Any],
+    monthly_cost: float,
+    lease_expires_at: datetime | None = None,
 ) -> None:
+    """An update's result: the properties it set, and no drift (the next check looks again). With a lease, the
+    lease starts over: a new end, a new warning, no retirement filed."""
+    values: dict[str, Any] = {"properties": properties, "monthly_cost": monthly_cost, "drift": {}}
+    if lease_expires_at is not None:
+        values.update(lease_expires_at=lease_expires_at, lease_warned_at=None, retire_request_id=None)
     session.connection().execute(
-        update(InventoryResource)
-        .where(col(InventoryResource.id) == resource_id)
-        .values(properties=properties, monthly_cost=monthly_cost)
+        update(InventoryResource).where(col(InventoryResource.id) == resource_id).values(**values)
     )
 
 
 def inventory_active_count(session: Session, *, request_id: str) -> int:
+    """Resources of the request not retired (a `missing` one may come back)."""
     stmt = select(func.count()).where(
-        InventoryResource.request_id == request_id, InventoryResource.status == "active"
+        InventoryResource.request_id == request_id, col(InventoryResource.status).in_(["active", "missing"])
     )
     return int(session.exec(stmt).one())
 
