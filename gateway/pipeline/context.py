@@ -44,6 +44,18 @@ def before_states(
     return before
 
 
+def retired_meanwhile(session: Session, envelope: dict[str, Any]) -> dict[int, str]:
+    """Resources a started request updates that another request has retired since: nothing left to update."""
+    out = {}
+    for i, res in enumerate(envelope["resources"]):
+        if res["action"] != "update":
+            continue
+        row = repo.inventory_get(session, resource_id=res["id"])
+        if row is not None and row.status == "retired":
+            out[i] = f"{res['id']} was retired by another request while this one waited"
+    return out
+
+
 def plan_context(
     session: Session,
     *,

@@ -73,13 +73,15 @@ class Executor:
         journal: Journal,
         *,
         final_attempt: bool = False,
+        gone: dict[int, str] | None = None,
     ) -> Outcome:
         """Carries out each resource in order, resuming after whatever the journal says is done. A step cut off
         by a crash is done again with `resuming` set: drivers find what it made by its tags first. On a failure
         the resources this request created are removed again, unless the request says `on_failure: keep`.
 
         Raises CloudUnavailable when the cloud kept throttling or failing beyond every retry (the step stays
-        open, to be resumed later), unless this is the final attempt, when that too is a failure."""
+        open, to be resumed later), unless this is the final attempt, when that too is a failure. `gone` names the
+        resources to update that another request retired while this one waited: those steps fail without a call."""
         outcome = Outcome()
         recorded = journal.recorded()
         plan = list(zip(envelope["resources"], targets(request_id, envelope, before), strict=True))
@@ -93,6 +95,10 @@ class Executor:
                 break
             resuming = step is not None  # started, never ended: the worker died during it
             journal.started(phase="apply", idx=i, address=t.address, action=res["action"], resuming=resuming)
+            if gone and i in gone:
+                outcome.error = f"{t.address}: {gone[i]}"
+                journal.ended(phase="apply", idx=i, address=t.address, calls=[], error=outcome.error)
+                break
             t = replace(t, resuming=resuming, first_attempt_at=step.started_at if step else None)
             try:
                 rid = self._apply(i, res, t, journal, final_attempt)

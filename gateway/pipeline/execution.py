@@ -20,7 +20,7 @@ from gateway.domain.decision import Decision
 from gateway.domain.states import State
 from gateway.errors import CloudUnavailable, DatabaseUnavailable, InvalidRequest
 from gateway.ledger import ledger
-from gateway.pipeline.context import before_states
+from gateway.pipeline.context import before_states, retired_meanwhile
 from gateway.pipeline.execute import Done, Executor, Outcome, targets
 from gateway.pipeline.journal import Journal, LostClaim
 from gateway.pipeline.recording import SYSTEM, record_exemption_use
@@ -105,7 +105,10 @@ class Execution:
         try:
             with self.db.read() as s:
                 before = before_states(s, req.envelope, started=True)
-            result = self.executor.run(req.id, req.envelope, before, journal, final_attempt=final_attempt)
+                gone = retired_meanwhile(s, req.envelope)
+            result = self.executor.run(
+                req.id, req.envelope, before, journal, final_attempt=final_attempt, gone=gone
+            )
             self._finish(req, result)
         except (CloudUnavailable, LostClaim, DatabaseUnavailable):
             raise  # the worker decides: try again later, or leave it to the worker that took over
