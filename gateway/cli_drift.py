@@ -63,7 +63,7 @@ def drift(
         console.print(f"[green]resolved[/]: {r['address']} ({r['resource_id']}) matches the inventory again")
     for e in errors:
         console.print(f"[yellow]could not read[/] {e['address']} ({e['resource_id']}): {escape(e['error'])}")
-    cloud = report["cloud"] + (" (sandbox)" if report.get("sandbox") else "")
+    cloud = "the sandbox cloud" if report.get("sandbox") else f"the {report['cloud']} cloud"
     summary = (
         f"{report['checked']} resource(s) checked in {cloud}: {len(drifted)} drifted, {len(missing)} missing, "
         f"{report['unchanged']} unchanged, {len(errors)} could not be read"

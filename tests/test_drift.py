@@ -269,7 +269,7 @@ def test_govgate_drift_prints_differences_and_exits_1_on_drift(
 
     clean = govgate_drift(token=auditor)
     assert clean.exit_code == 0, clean.output
-    assert "1 resource(s) checked in sandbox (sandbox): 0 drifted, 0 missing, 1 unchanged" in clean.output
+    assert "1 resource(s) checked in the sandbox cloud: 0 drifted, 0 missing, 1 unchanged" in clean.output
 
     _client(sandbox_url, "ec2").authorize_security_group_ingress(GroupId=sg, IpPermissions=[SSH])
     found = govgate_drift("--team", "payments", token=auditor)
