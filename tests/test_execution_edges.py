@@ -229,3 +229,135 @@ def test_an_auditor_sees_the_step_journal_in_the_ledger_and_the_ledger_verifies(
     types = [e["type"] for e in items.json()["items"]]
     assert types.count("execution.step_started") == 2 and types.count("execution.step_succeeded") == 2
     assert gateway.client.get("/v1/audit/verify", headers=auditor).json()["ok"] is True
+
+
+def test_a_resize_cut_off_after_the_stop_starts_the_instance_again_when_resumed(queued, sandbox_url):
+    alice = queued.token("alice", groups=["payments"])
+    svc = queued.services
+    made = queued.submit(request(instance("api")), alice).json()["id"]
+    assert svc.worker.drain() == 1
+    iid = queued.client.get(f"/v1/requests/{made}", headers=alice).json()["outputs"]["aws_instance.api"]["id"]
+    rid = queued.submit(
+        request(_change("aws_instance", "api", iid, "update", instance_type="t3.large")), alice
+    )
+    ec2 = svc.cloud.client("ec2", "eu-west-1")
+
+    def crash(**_: Any) -> None:
+        raise Crash
+
+    ec2.meta.events.register("after-call.ec2.StopInstances", crash)
+    with pytest.raises(Crash):  # stopped by the gateway, then nothing
+        svc.worker.drain()
+    ec2.meta.events.unregister("after-call.ec2.StopInstances", crash)
+    svc.clock.advance(seconds=svc.worker.lease.total_seconds() + 1)
+    assert svc.worker.drain() == 1
+
+    assert queued.client.get(f"/v1/requests/{rid.json()['id']}", headers=alice).json()["state"] == "succeeded"
+    inst = _client(sandbox_url, "ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][
+        0
+    ]
+    assert inst["InstanceType"] == "t3.large" and inst["State"]["Name"] in ("pending", "running")
+    assert "govgate:restart" not in {t["Key"] for t in inst["Tags"]}
+
+
+def test_a_request_whose_execution_keeps_failing_before_the_cloud_is_failed_not_stranded(settings, clock):
+    tuned = settings.model_copy(update={"execute_inline": False, "execution_max_attempts": 2})
+    with TestClient(create_app(tuned, clock=clock)) as client:
+        gw = Gateway(client)
+        alice = gw.token("alice", groups=["payments"])
+        rid = gw.submit(request(bucket("b")), alice).json()["id"]
+        svc = gw.services
+
+        def broken(_req: Any) -> Any:
+            raise RuntimeError("a bug in the re-check")
+
+        svc.worker.evaluate = broken
+        assert svc.worker.drain() == 1  # the first failure: tried again later
+        assert client.get(f"/v1/requests/{rid}", headers=alice).json()["state"] == "approved"
+        clock.advance(minutes=5)
+        assert svc.worker.drain() == 1  # the last allowed attempt fails too: given up, and said so
+        body = client.get(f"/v1/requests/{rid}", headers=alice).json()
+        assert body["state"] == "failed" and "a bug in the re-check" in body["error"]
+
+
+def test_an_outage_does_not_use_up_the_attempts(queued):
+    alice = queued.token("alice", groups=["payments"])
+    rid = queued.submit(request(bucket("b")), alice).json()["id"]
+    svc = queued.services
+
+    def down(_req: Any) -> Any:
+        from gateway.errors import PolicyUnavailable
+
+        raise PolicyUnavailable("the policy engine did not answer")
+
+    real, svc.worker.evaluate = svc.worker.evaluate, down
+    for _ in range(svc.worker.max_attempts + 2):
+        assert svc.worker.drain() == 1
+        svc.clock.advance(seconds=svc.settings.retry_after_seconds)
+    with svc.db.read() as s:
+        job = jobs.get_job(s, request_id=rid)
+        assert job is not None and job.attempts == 0 and job.status == "queued"
+    svc.worker.evaluate = real
+    assert svc.worker.drain() == 1
+    assert queued.client.get(f"/v1/requests/{rid}", headers=alice).json()["state"] == "succeeded"
+
+
+def test_a_request_that_kills_every_worker_is_given_up(queued):
+    alice = queued.token("alice", groups=["payments"])
+    rid = queued.submit(request(bucket("b")), alice).json()["id"]
+    svc = queued.services
+    now = svc.clock.now()
+    for _ in range(
+        svc.worker.max_attempts
+    ):  # each worker dies in it: its lease runs out, the next takes over
+        with svc.db.unit_of_work() as s:
+            assert jobs.claim(
+                s, request_id=rid, worker="doomed", now=svc.clock.now(), lease_until=svc.clock.now()
+            )
+        svc.clock.advance(seconds=1)
+    assert svc.clock.now() > now
+    assert svc.worker.drain() == 1
+    body = queued.client.get(f"/v1/requests/{rid}", headers=alice).json()
+    assert body["state"] == "failed" and "cut off" in body["error"]
+
+
+def test_two_resources_may_not_name_one_bucket_and_a_protected_resource_has_no_lease(gateway, alice):
+    twice = gateway.submit(request(bucket("a", bucket="shared-x"), bucket("b", bucket="shared-x")), alice)
+    assert twice.status_code == 422
+    assert [e["pointer"] for e in twice.json()["errors"]] == ["/resources/1/properties/bucket"]
+    protected = database("vault")
+    protected["properties"]["deletion_protection"] = True
+    leased = gateway.submit(request(protected, lease={"days": 3}), alice)
+    assert leased.status_code == 422
+    assert [e["pointer"] for e in leased.json()["errors"]] == ["/resources/0/properties/deletion_protection"]
+
+
+def test_extending_a_lease_cancels_the_retirement_already_filed(gateway, alice, auditor, clock, sandbox_url):
+    standard = {"type": "standard", "ticket": "CHG0031337"}
+    made = gateway.submit(
+        request(bucket("keepme"), env="prod", change=standard, lease={"days": 1}), alice
+    ).json()
+    assert made["state"] == "succeeded", made
+    name = made["outputs"]["aws_s3_bucket.keepme"]["id"]
+    clock.advance(days=1, minutes=1)
+    gateway.services.scheduler.tick()
+    [retirement] = [r for r in gateway.client.get("/v1/requests", headers=auditor).json()["items"]
+                    if r["id"] != made["id"]]  # fmt: skip
+    assert retirement["state"] == "pending_approval"
+
+    update = request(_change("aws_s3_bucket", "keepme", name, "update", tags={**TAGS, "keep": "yes"}),
+                     env="prod", change=standard, lease={"days": 30})  # fmt: skip
+    assert gateway.submit(update, alice).json()["state"] == "succeeded"
+
+    after = gateway.client.get(f"/v1/requests/{retirement['id']}", headers=auditor).json()
+    assert after["state"] == "cancelled"
+    [item] = [
+        i for i in gateway.client.get("/v1/inventory", headers=auditor).json()["items"] if i["id"] == name
+    ]
+    assert item["lease_expires_at"] == "2027-01-01T22:31:00Z" and item["retire_request_id"] is None
+    cab = gateway.token("dana", Role.APPROVER, ["cab"])
+    late = gateway.client.post(
+        f"/v1/requests/{retirement['id']}/approvals", json={"verdict": "approve"}, headers=cab
+    )
+    assert late.status_code == 409
+    assert name in [b["Name"] for b in _client(sandbox_url, "s3").list_buckets()["Buckets"]]

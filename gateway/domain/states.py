@@ -35,7 +35,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.PENDING_APPROVAL: frozenset(
         {State.APPROVED, State.REJECTED, State.EXPIRED, State.CANCELLED, State.RECEIVED}
     ),
-    # The re-check right before execution may send an approved request back or reject it.
+    # The re-check right before execution may send an approved request back or reject it. `failed` without
+    # executing: its execution kept failing before any cloud call, and the worker gave up.
     State.APPROVED: frozenset(
         {
             State.EXECUTING,
@@ -44,10 +45,18 @@ TRANSITIONS: dict[State, frozenset[State]] = {
             State.PENDING_APPROVAL,
             State.REJECTED,
             State.CANCELLED,
+            State.FAILED,
         }
     ),
     State.SCHEDULED: frozenset(
-        {State.EXECUTING, State.EXPIRED, State.PENDING_APPROVAL, State.REJECTED, State.CANCELLED}
+        {
+            State.EXECUTING,
+            State.EXPIRED,
+            State.PENDING_APPROVAL,
+            State.REJECTED,
+            State.CANCELLED,
+            State.FAILED,
+        }
     ),
     State.EXECUTING: frozenset({State.SUCCEEDED, State.FAILED}),
     State.SUCCEEDED: frozenset({State.RETIRED}),

@@ -44,16 +44,22 @@ def before_states(
     return before
 
 
-def retired_meanwhile(session: Session, envelope: dict[str, Any]) -> dict[int, str]:
-    """Resources a started request updates that another request has retired since: nothing left to update."""
-    out = {}
+def retired_meanwhile(session: Session, envelope: dict[str, Any]) -> tuple[dict[int, str], frozenset[int]]:
+    """For a started request: the resources it updates that another request has retired since (nothing left to
+    update: why), and the ones it deletes that another request has deleted since (nothing left to do)."""
+    gone: dict[int, str] = {}
+    deleted = set()
     for i, res in enumerate(envelope["resources"]):
-        if res["action"] != "update":
+        if res["action"] == "create":
             continue
         row = repo.inventory_get(session, resource_id=res["id"])
-        if row is not None and row.status == "retired":
-            out[i] = f"{res['id']} was retired by another request while this one waited"
-    return out
+        if row is None or row.status != "retired":
+            continue
+        if res["action"] == "update":
+            gone[i] = f"{res['id']} was retired by another request while this one waited"
+        else:
+            deleted.add(i)
+    return gone, frozenset(deleted)
 
 
 def plan_context(

@@ -15,7 +15,7 @@ from gateway.adapters.cloud.registry import driver_for
 from gateway.adapters.cloud.retry import StepRetry, is_transient
 from gateway.domain.plan import address
 from gateway.errors import CloudUnavailable
-from gateway.pipeline.journal import Journal, StepRecord
+from gateway.pipeline.journal import Journal, LostClaim, StepRecord
 
 log = logging.getLogger("gateway.execute")
 
@@ -30,6 +30,14 @@ class Done:
     action: str
     resource_id: str
     target: Target
+
+
+class StepFailed(Exception):
+    """A step the cloud refused for good; `error` is what the journal recorded, and what the request says."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 @dataclass
@@ -74,6 +82,7 @@ class Executor:
         *,
         final_attempt: bool = False,
         gone: dict[int, str] | None = None,
+        deleted: frozenset[int] = frozenset(),
     ) -> Outcome:
         """Carries out each resource in order, resuming after whatever the journal says is done. A step cut off
         by a crash is done again with `resuming` set: drivers find what it made by its tags first. On a failure
@@ -81,7 +90,9 @@ class Executor:
 
         Raises CloudUnavailable when the cloud kept throttling or failing beyond every retry (the step stays
         open, to be resumed later), unless this is the final attempt, when that too is a failure. `gone` names the
-        resources to update that another request retired while this one waited: those steps fail without a call."""
+        resources to update that another request retired while this one waited: those steps fail without a call;
+        `deleted` the resources to delete that another request deleted meanwhile: done, without a call (the name
+        may belong to someone else's resource by now)."""
         outcome = Outcome()
         recorded = journal.recorded()
         plan = list(zip(envelope["resources"], targets(request_id, envelope, before), strict=True))
@@ -99,16 +110,18 @@ class Executor:
                 outcome.error = f"{t.address}: {gone[i]}"
                 journal.ended(phase="apply", idx=i, address=t.address, calls=[], error=outcome.error)
                 break
+            if i in deleted:
+                journal.ended(
+                    phase="apply", idx=i, address=t.address, calls=[], resource_id=str(t.resource_id)
+                )
+                outcome.done.append(Done(i, res["type"], t.address, res["action"], str(t.resource_id), t))
+                continue
             t = replace(t, resuming=resuming, first_attempt_at=step.started_at if step else None)
             try:
                 rid = self._apply(i, res, t, journal, final_attempt)
-            except CloudUnavailable:
-                raise
-            except Exception as exc:
-                outcome.error = f"{t.address}: {_reason(exc)}"
-                log.warning(
-                    "cloud=%s request %s failed at %s: %s", self.cloud.label, request_id, t.address, exc
-                )
+            except StepFailed as exc:
+                outcome.error = exc.error
+                log.warning("cloud=%s request %s failed: %s", self.cloud.label, request_id, exc.error)
                 break
             outcome.done.append(Done(i, res["type"], t.address, res["action"], rid, t))
         if outcome.error and envelope.get("on_failure", "rollback") == "rollback":
@@ -140,11 +153,13 @@ class Executor:
                 if is_transient(exc) and not final_attempt:
                     journal.calls_only(list(calls))
                     raise CloudUnavailable(f"{t.address}: {_reason(exc)}") from exc
+                if isinstance(exc, LostClaim):
+                    raise
                 error = f"{t.address}: {_reason(exc)}"
                 if action == "create":
-                    error += self._remove_leftover(drv, t)
+                    error += self._remove_leftover(drv, t, journal)
                 journal.ended(phase="apply", idx=i, address=t.address, calls=list(calls), error=error)
-                raise
+                raise StepFailed(error) from exc
         journal.ended(phase="apply", idx=i, address=t.address, calls=list(calls), resource_id=rid)
         return rid
 
@@ -167,10 +182,11 @@ class Executor:
         return {"cloud": self.cloud.label, "sandbox": self.cloud.label == "sandbox",
                 "ok": all(c["ok"] for c in checks), "checks": checks, "calls": recorded}  # fmt: skip
 
-    def _remove_leftover(self, drv: Any, t: Target) -> str:
+    def _remove_leftover(self, drv: Any, t: Target, journal: Journal) -> str:
         """A failed creation may have left part of its resource (a group without its rules, a bucket without its
         encryption; made by this attempt or by one cut off by a crash): found by its tags and removed. Returns
         what to add to the error if that did not work."""
+        journal.heartbeat()  # a worker that lost its claim must not remove what the new holder made
         try:
             leftover = self.retry.call(partial(drv.find, self.cloud, t))
             if leftover is None:

@@ -17,7 +17,7 @@ from gateway.adapters.store.models import ChangeRequest, InventoryResource
 from gateway.domain.clock import Clock, aware, rfc3339
 from gateway.domain.cost import Catalog
 from gateway.domain.decision import Decision
-from gateway.domain.states import State
+from gateway.domain.states import OPEN_STATES, State
 from gateway.errors import CloudUnavailable, DatabaseUnavailable, InvalidRequest
 from gateway.ledger import ledger
 from gateway.pipeline.context import before_states, retired_meanwhile
@@ -105,10 +105,9 @@ class Execution:
         try:
             with self.db.read() as s:
                 before = before_states(s, req.envelope, started=True)
-                gone = retired_meanwhile(s, req.envelope)
-            result = self.executor.run(
-                req.id, req.envelope, before, journal, final_attempt=final_attempt, gone=gone
-            )
+                gone, deleted = retired_meanwhile(s, req.envelope)
+            result = self.executor.run(req.id, req.envelope, before, journal, final_attempt=final_attempt, gone=gone,
+                                       deleted=deleted)  # fmt: skip
             self._finish(req, result)
         except (CloudUnavailable, LostClaim, DatabaseUnavailable):
             raise  # the worker decides: try again later, or leave it to the worker that took over
@@ -124,6 +123,12 @@ class Execution:
         was made in the inventory, so nothing it created is untracked."""
         with self.db.read() as s:
             req = repo.get_request(s, request_id=request_id)
+            if req.state in RUNNABLE:  # it never got as far as the cloud
+                with self.db.unit_of_work() as w:
+                    move(w, request_id=request_id, expected=req.state, target=State.FAILED, actor=SYSTEM,
+                         now=self.clock.now(), values={"error": reason}, data={"error": reason},
+                         event="execution.failed", detail=reason)  # fmt: skip
+                return
             if req.state != State.EXECUTING:
                 return
             before = before_states(s, req.envelope, started=True)
@@ -218,6 +223,8 @@ class Execution:
             # Keeps what the creation recorded (its request); the properties are the merged whole. An update that
             # asks for a lease extends it (how a team keeps what a lease would retire).
             lease_end = self.clock.now() + timedelta(days=days) if days else None
+            if lease_end is not None:
+                self._cancel_retirement(s, resource_id=d.resource_id, by=req.id)
             repo.inventory_update(s, resource_id=d.resource_id, properties=t.properties, monthly_cost=monthly,
                                   lease_expires_at=lease_end)  # fmt: skip
             return
@@ -230,6 +237,17 @@ class Execution:
                 lease_expires_at=self.clock.now() + timedelta(days=days) if days else None,
             ),
         )  # fmt: skip
+
+    def _cancel_retirement(self, s: Any, *, resource_id: str, by: str) -> None:
+        """A lease extended by an update: the retirement its end filed, if still open, no longer applies."""
+        row = repo.inventory_get(s, resource_id=resource_id)
+        if row is None or row.retire_request_id is None:
+            return
+        retirement = repo.get_request(s, request_id=row.retire_request_id)
+        if retirement.state in OPEN_STATES:
+            move(s, request_id=retirement.id, expected=retirement.state, target=State.CANCELLED, actor=SYSTEM,
+                 now=self.clock.now(), data={"reason": f"the lease was extended by request {by}"},
+                 detail=f"the lease was extended by request {by}")  # fmt: skip
 
     def _retire_origin(self, s: Any, origin: str, *, by: str) -> None:
         """The request that created resources is `retired` once none of them is left (design section 7)."""

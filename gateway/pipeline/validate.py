@@ -85,7 +85,32 @@ def _semantic_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
                         "detail": f"{key} of {res['type']} cannot be changed in place (it can be: "
                                   f"{', '.join(sorted(updatable))}); replace the resource instead",
                     })  # fmt: skip
+    errors += _name_and_lease_errors(doc)
     window = doc["change"].get("window")
     if window and parse(window["end"]) <= parse(window["start"]):
         errors.append({"pointer": "/change/window/end", "detail": "the window must end after it starts"})
+    return errors
+
+
+# The properties that name a resource in the cloud, where the request may choose the name.
+_NAMES = {"aws_s3_bucket": "bucket", "aws_db_instance": "identifier"}
+
+
+def _name_and_lease_errors(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """Two resources of one request must not name one cloud resource; a lease cannot end what is protected from
+    deletion (its retirement would fail every time)."""
+    errors = []
+    named: dict[tuple[str, str], int] = {}
+    for i, res in enumerate(doc["resources"]):
+        props = res.get("properties") or {}
+        key = _NAMES.get(res["type"])
+        if res["action"] == "create" and key and props.get(key):
+            first = named.setdefault((res["type"], props[key]), i)
+            if first != i:
+                errors.append({"pointer": f"/resources/{i}/properties/{key}",
+                               "detail": f"{props[key]} is also the {key} of resource {first}"})  # fmt: skip
+        if doc.get("lease") and props.get("deletion_protection"):
+            errors.append({"pointer": f"/resources/{i}/properties/deletion_protection",
+                           "detail": "a resource protected from deletion cannot have a lease: its end could not "
+                                     "retire it; drop the lease or the protection"})  # fmt: skip
     return errors

@@ -75,6 +75,12 @@ class Worker:
         if claimed is None:
             return False
         rid, token, failures = claimed
+        if failures >= self.max_attempts:
+            # Its workers kept dying in it (each takeover counts): running it again would kill the next one too.
+            self._give_up(
+                rid, token, f"execution was cut off {failures} times (its workers stopped); given up"
+            )
+            return True
         journal = Journal(db=self.db, clock=self.clock, request_id=rid, worker=token, lease=self.lease)
         # The last attempt a cloud that keeps failing gets: its failure is then final (and rolled back).
         final = failures + 1 >= self.max_attempts
@@ -84,8 +90,16 @@ class Worker:
         except LostClaim:
             log.warning("request %s: lease lost to another worker; leaving it to that one", rid)
             return True
-        except (PolicyUnavailable, DatabaseUnavailable, CloudUnavailable) as exc:
-            # Fails closed: nothing more is done now, and the job waits to be tried again (backing off).
+        except (PolicyUnavailable, DatabaseUnavailable) as exc:
+            # Fails closed: nothing is done until they answer again. An outage of ours is not the request's
+            # failure, so it does not count toward giving up.
+            log.warning(
+                "request %s: %s; trying again in %ss", rid, exc.detail, self.retry_after.total_seconds()
+            )
+            self._release(rid, token, Release(done=False, not_before=self.clock.now() + self.retry_after))
+            return True
+        except CloudUnavailable as exc:
+            # The cloud kept throttling or failing: the step stays open and is tried again later, backing off.
             wait = self.retry_after * min(2**failures, 64)
             log.warning("request %s: %s; trying again in %ss", rid, exc.detail, wait.total_seconds())
             self._release(rid, token, Release(done=False, not_before=self.clock.now() + wait), failed=True)

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import Target, error_of, is_not_found, tag_list
+from gateway.adapters.cloud.driver import REQUEST_TAG, RESOURCE_TAG, Target, error_of, is_not_found, tag_list
 from gateway.domain.drift import user_tags
 
 TYPE = "aws_db_instance"
@@ -42,7 +42,11 @@ _MODIFIABLE = (
 _READ = (*_MODIFIABLE, ("engine", "Engine"), ("storage_encrypted", "StorageEncrypted"))
 
 # What an update can change in place; validation refuses anything else.
-UPDATABLE = frozenset({k for k, _ in _MODIFIABLE} | {"tags"})
+# manage_master_user_password is always on, skip_final_snapshot matters only at deletion: declaring them (as
+# a policy may ask) changes nothing in the cloud.
+UPDATABLE = frozenset(
+    {k for k, _ in _MODIFIABLE} | {"tags", "manage_master_user_password", "skip_final_snapshot"}
+)
 _ARGS = (
     ("engine_version", "EngineVersion"),
     ("storage_type", "StorageType"),
@@ -69,7 +73,7 @@ def _ours(rds: Any, ident: str, t: Target) -> bool:
             raise
         return False
     tags = {x["Key"]: x["Value"] for x in db.get("TagList", [])}
-    return tags.get("govgate:request-id") == t.request_id
+    return tags.get(REQUEST_TAG) == t.request_id and tags.get(RESOURCE_TAG) == t.address
 
 
 def find(cloud: Cloud, t: Target) -> str | None:
@@ -117,6 +121,10 @@ def delete(cloud: Cloud, t: Target) -> None:
     rds = cloud.client("rds", t.region)
     try:
         if t.rolling_back and t.properties.get("deletion_protection"):
+            # An instance still being created refuses changes: wait until it can take this one.
+            rds.get_waiter("db_instance_available").wait(
+                DBInstanceIdentifier=t.resource_id, WaiterConfig={"Delay": 15, "MaxAttempts": 80}
+            )
             rds.modify_db_instance(
                 DBInstanceIdentifier=t.resource_id, DeletionProtection=False, ApplyImmediately=True
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -17,10 +18,12 @@ from gateway.adapters.cloud.driver import (
 )
 from gateway.domain.drift import user_tags
 
+log = logging.getLogger("gateway.cloud")
+
 TYPE = "aws_instance"
 SCHEMA_ID = "resources/aws_instance.schema.json"
 # What an update can change in place; validation refuses anything else.
-UPDATABLE = frozenset(("instance_type", "tags"))
+UPDATABLE = frozenset(("instance_type", "metadata_options", "tags"))
 IAM_ACTIONS = (
     "ec2:DescribeInstances",
     "ec2:RunInstances",
@@ -28,6 +31,7 @@ IAM_ACTIONS = (
     "ec2:DeleteTags",
     "ec2:StopInstances",
     "ec2:ModifyInstanceAttribute",
+    "ec2:ModifyInstanceMetadataOptions",
     "ec2:StartInstances",
     "ec2:TerminateInstances",
     # Used by EC2 on the gateway's behalf for volumes encrypted with a customer-managed KMS key.
@@ -100,13 +104,7 @@ def run_args(t: Target) -> dict[str, Any]:
         ],
     }
     if p.get("metadata_options"):
-        mo = p["metadata_options"][0]
-        args["MetadataOptions"] = {
-            k2: mo[k1]
-            for k1, k2 in (("http_tokens", "HttpTokens"), ("http_endpoint", "HttpEndpoint"),
-                           ("http_put_response_hop_limit", "HttpPutResponseHopLimit"))
-            if k1 in mo
-        }  # fmt: skip
+        args["MetadataOptions"] = _metadata_options(p)
     if devices := _block_devices(p):
         args["BlockDeviceMappings"] = devices
     if "monitoring" in p:
@@ -126,32 +124,63 @@ def run_args(t: Target) -> dict[str, Any]:
     return args
 
 
+# Set on an instance the gateway stops to resize while it runs; whoever finds it (a retry, a resumed step after a
+# crash) starts the instance again. The instance's own state cannot say so: the gateway changed it.
+RESTART_TAG = "govgate:restart"
+
+
 def update(cloud: Cloud, t: Target) -> None:
-    """An instance type change needs the instance stopped: stop, modify, start. It is started again whatever
-    happens to the change (a failed resize must not leave a production instance down), and left alone when it
-    already has that type (a retry, or a step resumed after a crash)."""
     assert t.resource_id
     ec2 = cloud.client("ec2", t.region)
     if "instance_type" in t.changes:
-        inst = ec2.describe_instances(InstanceIds=[t.resource_id])["Reservations"][0]["Instances"][0]
-        if inst["InstanceType"] != t.changes["instance_type"]:
-            _resize(
-                ec2, t.resource_id, t.changes["instance_type"], running=inst["State"]["Name"] != "stopped"
-            )
+        _resize(ec2, t.resource_id, t.changes["instance_type"])
+    if "metadata_options" in t.changes:
+        ec2.modify_instance_metadata_options(InstanceId=t.resource_id, **_metadata_options(t.changes))
     if "tags" in t.changes:
         ec2.create_tags(Resources=[t.resource_id], Tags=tag_list(t.tags))
         if t.removed_tags:
             ec2.delete_tags(Resources=[t.resource_id], Tags=[{"Key": k} for k in t.removed_tags])
 
 
-def _resize(ec2: Any, instance_id: str, instance_type: str, *, running: bool) -> None:
-    ec2.stop_instances(InstanceIds=[instance_id])
+def _resize(ec2: Any, instance_id: str, instance_type: str) -> None:
+    """Stop, modify, start. A running instance is started again whatever happens to the change (a failed resize
+    must not leave a production instance down), even by a retry or a resumed step: the restart tag says so."""
+    inst = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    tags = {x["Key"]: x["Value"] for x in inst.get("Tags", [])}
+    restart = tags.get(RESTART_TAG) == "1" or inst["State"]["Name"] in ("pending", "running")
     try:
-        ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 2})
-        ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})
-    finally:
-        if running:
-            ec2.start_instances(InstanceIds=[instance_id])
+        if inst["InstanceType"] != instance_type:
+            if restart and RESTART_TAG not in tags:
+                ec2.create_tags(Resources=[instance_id], Tags=[{"Key": RESTART_TAG, "Value": "1"}])
+            ec2.stop_instances(InstanceIds=[instance_id])
+            ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 2})
+            ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})
+    except BaseException:
+        if restart:
+            try:
+                _start(ec2, instance_id)
+            except (
+                Exception
+            ) as exc:  # the tag stays: the next attempt starts it; the first error is the one told
+                log.warning("could not start %s again after a failed resize: %s", instance_id, exc)
+        raise
+    if restart:
+        _start(ec2, instance_id)
+
+
+def _start(ec2: Any, instance_id: str) -> None:
+    ec2.start_instances(InstanceIds=[instance_id])
+    ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": RESTART_TAG}])
+
+
+def _metadata_options(p: dict[str, Any]) -> dict[str, Any]:
+    mo = (p.get("metadata_options") or [{}])[0]
+    return {
+        k2: mo[k1]
+        for k1, k2 in (("http_tokens", "HttpTokens"), ("http_endpoint", "HttpEndpoint"),
+                       ("http_put_response_hop_limit", "HttpPutResponseHopLimit"))
+        if k1 in mo
+    }  # fmt: skip
 
 
 def delete(cloud: Cloud, t: Target) -> None:

@@ -8,7 +8,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gateway.adapters.cloud.client import Cloud
-from gateway.adapters.cloud.driver import REQUEST_TAG, NameTaken, Target, error_of, is_not_found, tag_list
+from gateway.adapters.cloud.driver import (
+    REQUEST_TAG,
+    RESOURCE_TAG,
+    NameTaken,
+    Target,
+    error_of,
+    is_not_found,
+    tag_list,
+)
+from gateway.adapters.cloud.retry import is_transient
 from gateway.domain.drift import user_tags
 
 TYPE = "aws_s3_bucket"
@@ -27,6 +36,7 @@ UPDATABLE = frozenset(
 IAM_ACTIONS = (
     "s3:CreateBucket",
     "s3:ListAllMyBuckets",
+    "s3:GetBucketPolicy",
     "s3:GetBucketTagging",
     "s3:PutBucketTagging",
     "s3:PutEncryptionConfiguration",
@@ -52,12 +62,20 @@ def bucket_name(t: Target) -> str:
     )
 
 
-def _ours(s3: Any, name: str, t: Target) -> bool:
+def _tags(s3: Any, name: str) -> dict[str, str] | None:
+    """The bucket's tags; None when it has none or is not there (or not ours to read). Throttling and 5xx raise:
+    "cannot tell now" must never read as "not ours"."""
     try:
-        tags = {x["Key"]: x["Value"] for x in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
-    except ClientError:
-        return False
-    return tags.get(REQUEST_TAG) == t.request_id
+        return {x["Key"]: x["Value"] for x in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+    except ClientError as exc:
+        if is_transient(exc):
+            raise
+        return None
+
+
+def _ours(s3: Any, name: str, t: Target) -> bool:
+    tags = _tags(s3, name) or {}
+    return tags.get(REQUEST_TAG) == t.request_id and tags.get(RESOURCE_TAG) == t.address
 
 
 def _exists(s3: Any, name: str) -> bool:
@@ -66,17 +84,30 @@ def _exists(s3: Any, name: str) -> bool:
     except ClientError as exc:
         if is_not_found(exc, "404", "NoSuchBucket", "NotFound"):
             return False
-        raise  # 403: the name is another account's
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+            return True  # another account's
+        raise
     return True
 
 
 def _made_by_cut_off_attempt(s3: Any, name: str, t: Target) -> bool:
     """S3 cannot tag a bucket as it creates it, so an attempt cut off between the two leaves our bucket untagged.
-    It is ours if this step was resumed and the bucket was created after the step first began."""
+    It is ours if this step was resumed and the bucket is as a bucket just made is: created after the step first
+    began (a policy edit also moves that date, hence the rest), without tags, without a policy, empty."""
     if not (t.resuming and t.first_attempt_at):
         return False
     since = t.first_attempt_at - CLOCK_SKEW
-    return any(b["Name"] == name and b["CreationDate"] >= since for b in s3.list_buckets()["Buckets"])
+    if not any(b["Name"] == name and b["CreationDate"] >= since for b in s3.list_buckets()["Buckets"]):
+        return False
+    if _tags(s3, name) is not None:
+        return False
+    try:
+        s3.get_bucket_policy(Bucket=name)
+        return False
+    except ClientError as exc:
+        if is_transient(exc) or exc.response.get("Error", {}).get("Code") != "NoSuchBucketPolicy":
+            raise
+    return not s3.list_objects_v2(Bucket=name, MaxKeys=1).get("KeyCount", 0)
 
 
 def _state(s3: Any, name: str, t: Target) -> str:

@@ -19,7 +19,7 @@ def enqueue(session: Session, *, request_id: str, now: datetime, not_before: dat
         )
     else:
         job.status, job.not_before, job.worker, job.lease_until = "queued", not_before or now, None, None
-        job.updated_at = now
+        job.updated_at, job.attempts = now, 0  # approved again: a new execution, a new budget
         session.add(job)
     session.flush()
 

@@ -78,7 +78,8 @@ def release(session: Session, *, request_id: str, lease_expires_at: datetime | N
         .where(
             col(InventoryResource.retire_request_id) == request_id, col(InventoryResource.status) != "retired"
         )
-        .values(retire_request_id=None, lease_expires_at=lease_expires_at)
+        # A lease retried ends again: its subscribers are warned again.
+        .values(retire_request_id=None, lease_expires_at=lease_expires_at, lease_warned_at=None)
         .returning(col(InventoryResource.id))
     )
     return sorted(session.connection().execute(stmt).scalars().all())
