@@ -28,7 +28,7 @@ from gateway.adapters.opa import OpaClient
 from gateway.adapters.opa_process import LocalOpa
 from gateway.adapters.policy_source import PolicySource, PolicyWatcher, load_policy_source
 from gateway.adapters.store.db import Database
-from gateway.api import audit, errors, exemptions, inventory, itsm, requests, system, webhooks
+from gateway.api import audit, audit_export, errors, exemptions, inventory, itsm, requests, system, webhooks
 from gateway.api.middleware import TimingAndLabel
 from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.cost import default_catalog
@@ -254,6 +254,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         itsm.router,
         webhooks.router,
         audit.router,
+        audit_export.router,
         system.router,
     ):
         app.include_router(router)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from gateway import cli_drift, render
+from gateway import cli_audit, cli_drift, render
 from gateway.cli_exemptions import exemptions_app
 from gateway.cli_policy import policy_app
 from gateway.client import ApiError, GatewayClient
@@ -311,25 +310,4 @@ def audit_verify(
     raise typer.Exit(1)
 
 
-@audit_app.command("export")
-def audit_export(
-    format: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
-) -> None:
-    """Export the ledger from the running gateway (needs an auditor token)."""
-    import httpx
-
-    url = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
-    headers = {"Authorization": f"Bearer {os.environ.get('GATEWAY_TOKEN', '')}"}
-    out = output.open("wb") if output else sys.stdout.buffer
-    with httpx.stream(
-        "GET", f"{url}/v1/audit/export", params={"format": format}, headers=headers, timeout=None
-    ) as r:
-        if r.status_code != 200:
-            r.read()
-            _fail(ApiError(r.status_code, r.json()))
-        for chunk in r.iter_bytes():
-            out.write(chunk)
-    if output:
-        out.close()
-        console.print(f"wrote {output}")
+audit_app.command("export")(cli_audit.audit_export)
