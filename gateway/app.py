@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import anyio.to_thread
@@ -32,6 +33,8 @@ from gateway.api import audit, audit_export, errors, exemptions, inventory, itsm
 from gateway.api.middleware import TimingAndLabel
 from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.cost import default_catalog
+from gateway.ledger.checkpoints import Checkpointer
+from gateway.ledger.signing import load_signer
 from gateway.pipeline.approve import Approvals
 from gateway.pipeline.deliver import Backoff, Dispatcher
 from gateway.pipeline.evaluate import Evaluator
@@ -118,6 +121,9 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         # One pooled client for every outgoing delivery (webhooks, ServiceNow).
         http = httpx.Client(timeout=settings.outbox_timeout_seconds, follow_redirects=False)
         closers.append(http.close)
+        signer = load_signer(settings.ledger_signing_key, settings.data_dir, sandbox=settings.sandbox)
+        checkpointer = Checkpointer(db=db, signer=signer, every_events=settings.ledger_checkpoint_events,
+                                    every_seconds=settings.ledger_checkpoint_seconds)  # fmt: skip
     except BaseException:
         for fn in reversed(closers):
             fn()
@@ -162,7 +168,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     idempotency = Idempotency(db=db, clock=clock, ttl=timedelta(hours=settings.idempotency_key_hours))
     return Services(
         settings=settings, db=db, opa=opa, cloud=cloud, runner=runner, approvals=approvals, scheduler=scheduler,
-        worker=worker,
+        worker=worker, signer=signer, checkpointer=checkpointer,
         idempotency=idempotency, dispatcher=_dispatcher(settings, db, clock, http), clock=clock,
         source=current_source, watcher=watcher, oidc=oidc, closers=closers,
     )  # fmt: skip
@@ -230,6 +236,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         tasks = [
             asyncio.create_task(_every(settings.tick_seconds, svc.scheduler.tick, "due requests moved")),
             asyncio.create_task(_every(settings.tick_seconds, svc.dispatcher.deliver_due, "deliveries sent")),
+            asyncio.create_task(
+                _every(settings.tick_seconds, svc.checkpointer.tick, "ledger checkpoints signed")
+            ),
         ]
         try:
             yield
@@ -238,6 +247,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            try:  # the head as it is at shutdown, signed
+                await run_in_threadpool(partial(svc.checkpointer.tick, force=True))
+            except Exception:
+                log.exception("could not sign the ledger head at shutdown")
             await run_in_threadpool(svc.close)
 
     app = FastAPI(

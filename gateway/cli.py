@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 from rich.console import Console
 
@@ -289,24 +288,49 @@ def reject(request_id: str, comment: Annotated[str, typer.Option(help="why (requ
 @audit_app.command("verify")
 def audit_verify(
     file: Annotated[Path | None, typer.Option(help="a JSONL export to verify offline")] = None,
+    public_key: Annotated[
+        str | None, typer.Option("--public-key", help="the ledger's public key: a PEM file, or its base64")
+    ] = None,
 ) -> None:
-    """Verify the hash chain of the local database, or of an exported file; name the first broken event."""
-    from gateway.ledger.chain import verify
+    """Verify the hash chain and its signed checkpoints: of the local database, or, offline, of an export (with
+    nothing but the file and the public key). Names the first broken event or the failed checkpoint."""
+    from gateway.ledger.chain import verify_items
+    from gateway.ledger.checkpoints import parse_line
+    from gateway.ledger.signing import load_public_key
 
+    key = None
+    if public_key:
+        path = Path(public_key)
+        key = load_public_key(path.read_text() if path.is_file() else public_key)
     if file:
         with file.open("rb") as fh:
-            result = verify(orjson.loads(line) for line in fh if line.strip())
+            result = verify_items((parse_line(line) for line in fh if line.strip()), public_key=key,
+                                  need_trailer=True)  # fmt: skip
     else:
         from gateway.ledger.ledger import verify_database
+        from gateway.ledger.signing import load_signer
 
+        if key is None:
+            settings = Settings()
+            key = load_signer(settings.ledger_signing_key, settings.data_dir, sandbox=settings.sandbox).public
         with _local_db().read() as s:
-            result = verify_database(s)
-    if result.ok:
-        console.print(f"[green]ledger intact[/]: {result.events} events, head {result.head[:16]}…")
-        return
-    console.print(
-        f"[red]ledger broken[/] at event seq {result.first_bad_seq} (id {result.first_bad_id}): {result.reason}"
+            result = verify_database(s, key)
+    signed = (
+        f", signed through seq {result.signed_through} ({result.checkpoints} checkpoints)"
+        if result.signatures_checked and result.signed_through
+        else ""
     )
+    if result.ok:
+        console.print(f"[green]ledger intact[/]: {result.events} events, head {result.head[:16]}…{signed}")
+        if not result.signatures_checked:
+            console.print("[yellow]signatures not checked[/]: give --public-key to check them")
+        return
+    where = (
+        f"checkpoint at seq {result.bad_checkpoint_seq}"
+        if result.bad_checkpoint_seq is not None
+        else f"event seq {result.first_bad_seq} (id {result.first_bad_id})"
+    )
+    console.print(f"[red]ledger broken[/] at {where}: {result.reason}")
     raise typer.Exit(1)
 
 

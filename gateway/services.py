@@ -11,6 +11,8 @@ from gateway.adapters.opa import OpaClient
 from gateway.adapters.policy_source import PolicySource, PolicyWatcher
 from gateway.adapters.store.db import Database
 from gateway.domain.clock import Clock
+from gateway.ledger.checkpoints import Checkpointer
+from gateway.ledger.signing import Signer
 from gateway.pipeline.approve import Approvals
 from gateway.pipeline.deliver import Dispatcher
 from gateway.pipeline.idempotency import Idempotency
@@ -30,6 +32,8 @@ class Services:
     approvals: Approvals
     scheduler: Scheduler
     worker: Worker
+    signer: Signer
+    checkpointer: Checkpointer
     idempotency: Idempotency
     dispatcher: Dispatcher
     clock: Clock

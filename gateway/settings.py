@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # long after; one an approver rejects keeps the resources, without a lease.
     lease_retry_hours: float = 24.0
 
+    # The audit ledger: the Ed25519 key that signs checkpoints and export trailers (a PEM file, or the base64 of
+    # the raw private key; the sandbox makes one in DATA_DIR), and how often the head is signed.
+    ledger_signing_key: str | None = None
+    ledger_checkpoint_events: int = 1000
+    ledger_checkpoint_seconds: float = 60.0
+
     # OIDC: JWT bearer tokens checked against a JWKS (a file path or an http(s) URL).
     oidc_jwks: str | None = None
     oidc_issuer: str | None = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import col, select
 
@@ -11,6 +13,7 @@ from gateway.adapters.store.models import LedgerEvent
 from gateway.api.deps import principal, require, services
 from gateway.domain.identity import AUDITORS, Principal
 from gateway.ledger import ledger
+from gateway.ledger.signing import ALGORITHM
 from gateway.services import Services
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -41,4 +44,13 @@ def events(
 def verify(who: Principal = Depends(principal), svc: Services = Depends(services)) -> dict[str, Any]:
     require(who, AUDITORS, "verify the audit ledger")
     with svc.db.read() as s:
-        return ledger.verify_database(s).as_dict()
+        return ledger.verify_database(s, svc.signer.public).as_dict()
+
+
+@router.get("/public-key")
+def public_key(who: Principal = Depends(principal), svc: Services = Depends(services)) -> dict[str, Any]:
+    """The key that checks checkpoints and export trailers: keep it apart from the gateway, and verify exports
+    with it offline (`govgate audit verify --file EXPORT --public-key KEY`)."""
+    raw = svc.signer.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"algorithm": ALGORITHM, "key_id": svc.signer.key_id, "public_key_pem": svc.signer.public_pem(),
+            "public_key": base64.b64encode(raw).decode()}  # fmt: skip

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from gateway.ledger.signing import check
 
 GENESIS = "0" * 64
 HASHED_FIELDS = ("seq", "id", "ts", "type", "request_id", "actor", "data", "prev_hash")
@@ -29,6 +32,11 @@ class Verification:
     first_bad_seq: int | None = None
     first_bad_id: str | None = None
     reason: str | None = None
+    # Signatures: how many checkpoints held, up to which event the chain is signed, the first that failed.
+    checkpoints: int = 0
+    signed_through: int | None = None
+    bad_checkpoint_seq: int | None = None
+    signatures_checked: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +46,10 @@ class Verification:
             "first_bad_seq": self.first_bad_seq,
             "first_bad_id": self.first_bad_id,
             "reason": self.reason,
+            "checkpoints": self.checkpoints,
+            "signed_through": self.signed_through,
+            "bad_checkpoint_seq": self.bad_checkpoint_seq,
+            "signatures_checked": self.signatures_checked,
         }
 
 
@@ -45,23 +57,94 @@ def verify(
     events: Iterable[Mapping[str, Any]], *, start_hash: str = GENESIS, start_seq: int = 1
 ) -> Verification:
     """Walk the chain in order; name the first event whose link or content does not hold."""
-    prev = start_hash
-    expected_seq = start_seq
-    count = 0
-    for ev in events:
+    return verify_items((("event", ev) for ev in events), start_hash=start_hash, start_seq=start_seq)
+
+
+def verify_items(
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    start_hash: str = GENESIS,
+    start_seq: int = 1,
+    public_key: Ed25519PublicKey | None = None,
+    need_trailer: bool = False,
+) -> Verification:
+    """An export's header, events, checkpoints and trailer, in the order an export holds them (the header first, a
+    checkpoint right after the event it signs, the trailer last). Every event's hash is recomputed; the links
+    between them are checked unless the header says the events are a filtered, non-contiguous selection (the
+    trailer's signed digest of their hashes then stands for the links, and it repeats the header, signed). With
+    a public key every checkpoint and the trailer must verify: a chain
+    recomputed without the key fails at the first checkpoint after the change."""
+    prev, expected_seq, count = start_hash, start_seq, 0
+    last: Mapping[str, Any] | None = None
+    checked = 0
+    signed_through: int | None = None
+    digest = hashlib.sha256()
+    contiguous = True
+    trailer: Mapping[str, Any] | None = None
+    header: Mapping[str, Any] = {}
+
+    def fail(ev: Mapping[str, Any] | None, reason: str, checkpoint: int | None = None) -> Verification:
+        seq = int(ev["seq"]) if ev is not None else None
+        return Verification(False, count, prev, first_bad_seq=seq, first_bad_id=str(ev.get("id")) if ev else None,
+                            reason=reason, checkpoints=checked, signed_through=signed_through,
+                            bad_checkpoint_seq=checkpoint, signatures_checked=public_key is not None)  # fmt: skip
+
+    for kind, item in items:
+        if trailer is not None:
+            return fail(None, f"a {kind} follows the export trailer")
+        if kind == "header":
+            if count or header:
+                return fail(last, "the export header is not at the start")
+            header = item
+            contiguous = bool(item.get("contiguous", True))
+            if contiguous and item.get("first_seq") is not None:
+                expected_seq, prev = int(item["first_seq"]), str(item["prev_hash"])
+            continue
+        if kind == "trailer":
+            trailer = item
+            continue
+        if kind == "checkpoint":
+            cp_seq = int(item["seq"])
+            if last is None or int(last["seq"]) != cp_seq:
+                return fail(last, f"checkpoint at seq {cp_seq} does not follow the event it signs", cp_seq)
+            if item.get("hash") != last["hash"]:
+                return fail(
+                    last, f"checkpoint at seq {cp_seq} signed another hash: the chain was changed", cp_seq
+                )
+            if public_key is not None and (why := check(dict(item), public_key)):
+                return fail(last, f"checkpoint at seq {cp_seq}: {why}", cp_seq)
+            checked += 1
+            signed_through = cp_seq
+            continue
+        ev = item
         seq = int(ev["seq"])
-        bad = None
-        if seq != expected_seq:
-            bad = f"sequence gap: expected seq {expected_seq}, found {seq}"
-        elif ev["prev_hash"] != prev:
-            bad = "prev_hash does not match the hash of the event before it"
-        elif event_hash(ev) != ev["hash"]:
-            bad = "content does not match its hash (the event was altered)"
-        if bad:
-            return Verification(
-                False, count, prev, first_bad_seq=seq, first_bad_id=str(ev.get("id")), reason=bad
-            )
-        prev = str(ev["hash"])
-        expected_seq += 1
+        if event_hash(ev) != ev["hash"]:
+            return fail(ev, "content does not match its hash (the event was altered)")
+        if contiguous:
+            if seq != expected_seq:
+                return fail(ev, f"sequence gap: expected seq {expected_seq}, found {seq}")
+            if ev["prev_hash"] != prev:
+                return fail(ev, "prev_hash does not match the hash of the event before it")
+        digest.update(str(ev["hash"]).encode("ascii"))
+        prev, last, expected_seq = str(ev["hash"]), ev, seq + 1
         count += 1
-    return Verification(True, count, prev)
+    if need_trailer and trailer is None:
+        return fail(last, "no signed trailer: the export is incomplete (its tail may have been cut off)")
+    if trailer is not None:
+        for key in ("contiguous", "first_seq", "prev_hash", "filter"):
+            if trailer.get(key) != header.get(key):
+                return fail(last, f"the header's {key} is not what the trailer signs")
+        if int(trailer.get("events", -1)) != count:
+            return fail(last, f"the trailer signs {trailer.get('events')} events; the file holds {count}")
+        if trailer.get("events_digest") != digest.hexdigest():
+            return fail(
+                last, "the events are not the ones the trailer signs (changed, removed, added or reordered)"
+            )
+        if count and trailer.get("last_hash") != prev:
+            return fail(last, "the trailer signs another last event: the tail was changed or cut off")
+        if public_key is not None and (why := check(dict(trailer), public_key)):
+            return fail(last, f"export trailer: {why}")
+        if contiguous and count and public_key is not None:
+            signed_through = int(last["seq"]) if last is not None else signed_through
+    return Verification(True, count, prev, checkpoints=checked, signed_through=signed_through,
+                        signatures_checked=public_key is not None)  # fmt: skip

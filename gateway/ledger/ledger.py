@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from gateway.adapters.store.models import LedgerEvent, LedgerHead
-from gateway.ledger.chain import Verification, event_hash, verify
+from gateway.ledger.chain import Verification, event_hash, verify_items
 
 
 def now_rfc3339() -> str:
@@ -98,8 +99,11 @@ def iter_events(
         last = rows[-1].seq
 
 
-def verify_database(session: Session) -> Verification:
-    result = verify(iter_events(session))
+def verify_database(session: Session, public_key: Ed25519PublicKey | None = None) -> Verification:
+    """The chain in the database, with every checkpoint in it (signatures checked when a key is given)."""
+    from gateway.ledger.checkpoints import checkpoints, items
+
+    result = verify_items(items(iter_events(session), checkpoints(session)), public_key=public_key)
     head = session.get(LedgerHead, 1)
     if result.ok and head is not None and head.seq != result.events:
         # The tail was removed (or the head moved) after the last event we saw.
@@ -109,5 +113,8 @@ def verify_database(session: Session) -> Verification:
             result.head,
             first_bad_seq=result.events + 1,
             reason="events missing at the tail",
+            checkpoints=result.checkpoints,
+            signed_through=result.signed_through,
+            signatures_checked=result.signatures_checked,
         )
     return result

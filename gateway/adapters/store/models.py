@@ -148,7 +148,11 @@ class ExecutionStep(SQLModel, table=True):
 
 
 class LedgerEvent(SQLModel, table=True):
+    """Append-only: triggers refuse UPDATE, and DELETE of anything not archived (migration 0005)."""
+
     __tablename__ = "ledger_events"
+    # Two writers can never both append after one event, so the chain cannot fork.
+    __table_args__ = (UniqueConstraint("prev_hash", name="uq_ledger_events_prev_hash"),)
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     id: str = Field(unique=True)
@@ -159,6 +163,36 @@ class LedgerEvent(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     prev_hash: str
     hash: str
+
+
+class LedgerCheckpoint(SQLModel, table=True):
+    """A signed statement that the chain's head was `hash` at `seq`: what was there then can never be rewritten
+    without the signing key, not even by recomputing every hash."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: str
+    ts: str
+    key_id: str
+    signature: str
+
+
+class LedgerSegment(SQLModel, table=True):
+    """Events moved to object storage (`govgate audit archive`): a signed JSONL segment per contiguous range. Only
+    archived events may leave the events table (its delete trigger checks this table)."""
+
+    __tablename__ = "ledger_segments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    prev_hash: str
+    last_hash: str
+    url: str
+    sha256: str
+    events: int
+    created_at: str
 
 
 class LedgerHead(SQLModel, table=True):

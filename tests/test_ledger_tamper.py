@@ -1,0 +1,249 @@
+"""Every way an insider could tamper with the ledger, and the verifier naming the first bad event or the failed
+checkpoint each time: in an export checked offline with nothing but the file and the public key, and in the
+database, whose triggers refuse changes to begin with."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+from typer.testing import CliRunner
+
+from gateway.adapters.store.db import Database
+from gateway.app import create_app
+from gateway.cli import app as cli
+from gateway.domain.identity import Role
+from gateway.ledger import ledger
+from gateway.ledger.chain import event_hash
+from gateway.settings import Settings
+from tests.clock import ManualClock
+from tests.conftest import Gateway
+from tests.factories import bucket, instance, request
+
+Line = dict[str, Any]
+INSERT = (
+    "INSERT INTO ledger_events (seq, id, ts, type, request_id, actor, data, prev_hash, hash) "
+    "VALUES (:seq, :id, :ts, :type, :request_id, :actor, '{}', :prev_hash, :hash)"
+)
+
+
+@pytest.fixture
+def signed(settings: Settings, clock: ManualClock) -> Iterator[Gateway]:
+    """A gateway that signs its head every 5 events."""
+    with TestClient(
+        create_app(settings.model_copy(update={"ledger_checkpoint_events": 5}), clock=clock)
+    ) as c:
+        yield Gateway(c)
+
+
+@pytest.fixture
+def export(signed: Gateway, tmp_path: Path) -> tuple[list[Line], Path]:
+    """A few requests' worth of events, checkpointed as the gateway goes, exported; and the public key's file."""
+    alice = signed.token("alice", groups=["payments"])
+    auditor = signed.token("carol", Role.AUDITOR)
+    for i in range(4):
+        signed.submit(request(bucket(f"b{i}")), alice)
+        signed.services.checkpointer.tick()
+    r = signed.client.get("/v1/audit/export", params={"format": "jsonl"}, headers=auditor)
+    assert r.status_code == 200
+    lines = [orjson.loads(x) for x in r.content.splitlines()]
+    key = signed.client.get("/v1/audit/public-key", headers=auditor).json()
+    pem = tmp_path / "ledger.pub"
+    pem.write_text(key["public_key_pem"])
+    return lines, pem
+
+
+def _events(lines: list[Line]) -> list[Line]:
+    return [x for x in lines if not ({"header", "checkpoint", "trailer"} & set(x))]
+
+
+def _checkpoint_seqs(lines: list[Line]) -> list[int]:
+    return [x["checkpoint"]["seq"] for x in lines if "checkpoint" in x]
+
+
+def _verify(lines: list[Line], key: Path, tmp_path: Path) -> Any:
+    f = tmp_path / "export.jsonl"
+    f.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    return CliRunner().invoke(cli, ["audit", "verify", "--file", str(f), "--public-key", str(key)])
+
+
+def _index(lines: list[Line], seq: int) -> int:
+    return next(i for i, x in enumerate(lines) if x.get("seq") == seq)
+
+
+def test_an_untouched_export_verifies_offline_with_its_signatures(export, tmp_path):
+    lines, key = export
+    assert len(_checkpoint_seqs(lines)) >= 3
+    result = _verify(lines, key, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (
+        "ledger intact" in result.output
+        and f"signed through seq {_events(lines)[-1]['seq']}" in result.output
+    )
+
+
+def test_changed_event_data_is_named(export, tmp_path):
+    lines, key = export
+    lines[_index(lines, 7)]["data"]["tampered"] = True
+    result = _verify(lines, key, tmp_path)
+    assert result.exit_code == 1 and "event seq 7" in result.output and "altered" in result.output
+
+
+def test_a_deleted_event_is_named_by_the_one_after_it(export, tmp_path):
+    lines, key = export
+    del lines[_index(lines, 8)]
+    result = _verify(lines, key, tmp_path)
+    assert result.exit_code == 1 and "event seq 9" in result.output and "expected seq 8" in result.output
+
+
+def test_an_inserted_event_is_named(export, tmp_path):
+    lines, key = export
+    at = _index(lines, 6)
+    forged = {**lines[at], "id": "forged", "actor": "mallory"}
+    forged["hash"] = event_hash(forged)
+    lines.insert(at, forged)  # a second seq 6, linked to seq 5 and hashed correctly
+    result = _verify(lines, key, tmp_path)
+    assert result.exit_code == 1 and "event seq 6" in result.output
+
+
+def test_two_reordered_events_are_named(export, tmp_path):
+    lines, key = export
+    a, b = _index(lines, 3), _index(lines, 4)
+    lines[a], lines[b] = lines[b], lines[a]
+    result = _verify(lines, key, tmp_path)
+    assert result.exit_code == 1 and "event seq 4" in result.output and "expected seq 3" in result.output
+
+
+def test_a_tail_cut_after_the_last_checkpoint_is_caught(export, tmp_path):
+    lines, key = export
+    last_cp = _checkpoint_seqs(lines)[-1]
+    assert _events(lines)[-1]["seq"] > last_cp  # there is an unsigned-by-checkpoint tail to cut
+    cut = [x for x in lines if x.get("seq", 0) <= last_cp or not x.get("seq")]
+    result = _verify(cut, key, tmp_path)  # the trailer still says what the end was
+    assert result.exit_code == 1 and "trailer" in result.output
+    without_trailer = [x for x in cut if "trailer" not in x]
+    result = _verify(without_trailer, key, tmp_path)
+    assert result.exit_code == 1 and "no signed trailer" in result.output
+
+
+def test_a_chain_recomputed_without_the_key_fails_at_the_first_checkpoint_after_the_change(export, tmp_path):
+    lines, key = export
+    changed = 3
+    prev: str | None = None
+    last: Line = {}
+    for x in lines:
+        if "header" in x or "trailer" in x:
+            continue
+        if "checkpoint" in x:
+            # The forger updates what each checkpoint says it signed, but cannot sign it again.
+            x["checkpoint"]["hash"] = last["hash"]
+            continue
+        if x["seq"] == changed:
+            x["data"] = {"rewritten": "history"}
+        if prev is not None:
+            x["prev_hash"] = prev
+        x["hash"] = event_hash(x)
+        prev, last = x["hash"], x
+    result = _verify(lines, key, tmp_path)
+    first_cp_after = min(s for s in _checkpoint_seqs(lines) if s >= changed)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"checkpoint at seq {first_cp_after}" in result.output
+        and "signature does not verify" in result.output
+    )
+
+
+def test_another_key_is_refused(export, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    lines, _ = export
+    other = tmp_path / "other.pub"
+    other.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))  # fmt: skip
+    result = _verify(lines, other, tmp_path)
+    assert result.exit_code == 1 and "signed by key" in result.output
+
+
+# -- the database ------------------------------------------------------------------------------------------
+
+
+def test_the_database_refuses_to_change_or_delete_events_and_checkpoints(signed):
+    alice = signed.token("alice", groups=["payments"])
+    signed.submit(request(instance()), alice)
+    signed.services.checkpointer.tick(force=True)
+    for statement in ("UPDATE ledger_events SET actor = 'mallory' WHERE seq = 2",
+                      "DELETE FROM ledger_events WHERE seq = 2",
+                      "UPDATE ledger_checkpoints SET hash = 'x'",
+                      "DELETE FROM ledger_checkpoints"):  # fmt: skip
+        with pytest.raises(DatabaseError, match="append-only"), signed.services.db.engine.begin() as conn:
+            conn.execute(text(statement))
+    auditor = signed.token("carol", Role.AUDITOR)
+    assert signed.client.get("/v1/audit/verify", headers=auditor).json()["ok"] is True
+
+
+def test_a_second_event_after_the_same_one_is_refused(signed):
+    """The chain cannot fork: whatever code runs, two events never share a predecessor."""
+    db = signed.services.db
+    with db.unit_of_work() as s:
+        first = ledger.append(s, type="test.one", actor="t", data={})
+    twin = {**first, "seq": first["seq"] + 100, "id": "twin"}
+    twin["hash"] = event_hash(twin)
+    with pytest.raises(DatabaseError), db.engine.begin() as conn:
+        conn.execute(text(INSERT), twin)
+
+
+def test_an_insider_who_drops_the_triggers_is_still_caught_by_verify(signed, settings, monkeypatch):
+    alice = signed.token("alice", groups=["payments"])
+    signed.submit(request(instance()), alice)
+    db = signed.services.db
+    with db.engine.begin() as conn:
+        _drop_triggers(conn, db)
+        conn.execute(text("UPDATE ledger_events SET actor = 'mallory' WHERE seq = 3"))
+    auditor = signed.token("carol", Role.AUDITOR)
+    v = signed.client.get("/v1/audit/verify", headers=auditor).json()
+    assert v["ok"] is False and v["first_bad_seq"] == 3 and "altered" in v["reason"]
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(settings.data_dir))
+    result = CliRunner().invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1 and "seq 3" in result.output
+
+
+def _drop_triggers(conn: Any, db: Database) -> None:
+    if db.is_sqlite:
+        for name in ("ledger_events_no_update", "ledger_events_no_delete"):
+            conn.execute(text(f"DROP TRIGGER {name}"))
+    else:
+        conn.execute(text("DROP TRIGGER ledger_events_append_only ON ledger_events"))
+
+
+def _append_many(url: str, worker: int, n: int) -> None:
+    db = Database(url)
+    for i in range(n):
+        with db.unit_of_work() as s:
+            ledger.append(s, type="test.concurrent", actor=f"w{worker}", data={"i": i})
+    db.dispose()
+
+
+def test_several_processes_appending_at_once_make_one_chain(signed):
+    url = signed.services.db.url
+    procs = [
+        multiprocessing.get_context("spawn").Process(target=_append_many, args=(url, w, 60)) for w in range(3)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    with signed.services.db.read() as s:
+        result = ledger.verify_database(s, signed.services.signer.public)
+        mine = [e for e in ledger.iter_events(s) if e["type"] == "test.concurrent"]
+    assert result.ok, result
+    assert len(mine) == 180 and {e["actor"] for e in mine} == {"w0", "w1", "w2"}
