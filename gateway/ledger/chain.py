@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -14,6 +15,16 @@ from gateway.ledger.signing import check
 
 GENESIS = "0" * 64
 HASHED_FIELDS = ("seq", "id", "ts", "type", "request_id", "actor", "data", "prev_hash")
+
+
+def holds(event: Mapping[str, Any]) -> bool:
+    """Whether the event's hash is over its content. Fast first: orjson with sorted keys writes the same bytes as
+    RFC 8785 for most events (ASCII keys, no float that JSON numbers spell differently), and equal hashes mean
+    equal bytes, so equal content. Only when that differs is the canonical form computed."""
+    body = {k: event[k] for k in HASHED_FIELDS}
+    digest = hashlib.sha256(str(event["prev_hash"]).encode("ascii"))
+    digest.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest() == event["hash"] or event_hash(event) == event["hash"]
 
 
 def event_hash(event: Mapping[str, Any]) -> str:
@@ -58,6 +69,20 @@ def verify(
 ) -> Verification:
     """Walk the chain in order; name the first event whose link or content does not hold."""
     return verify_items((("event", ev) for ev in events), start_hash=start_hash, start_seq=start_seq)
+
+
+def checkpoint_problem(
+    cp: Mapping[str, Any], last: Mapping[str, Any] | None, public_key: Ed25519PublicKey | None
+) -> str | None:
+    """Why a checkpoint does not hold for `last`, the event it follows; None if it does."""
+    seq = int(cp["seq"])
+    if last is None or int(last["seq"]) != seq:
+        return f"checkpoint at seq {seq} does not follow the event it signs"
+    if cp.get("hash") != last["hash"]:
+        return f"checkpoint at seq {seq} signed another hash: the chain was changed"
+    if public_key is not None and (why := check(dict(cp), public_key)):
+        return f"checkpoint at seq {seq}: {why}"
+    return None
 
 
 def verify_items(
@@ -105,20 +130,14 @@ def verify_items(
             continue
         if kind == "checkpoint":
             cp_seq = int(item["seq"])
-            if last is None or int(last["seq"]) != cp_seq:
-                return fail(last, f"checkpoint at seq {cp_seq} does not follow the event it signs", cp_seq)
-            if item.get("hash") != last["hash"]:
-                return fail(
-                    last, f"checkpoint at seq {cp_seq} signed another hash: the chain was changed", cp_seq
-                )
-            if public_key is not None and (why := check(dict(item), public_key)):
-                return fail(last, f"checkpoint at seq {cp_seq}: {why}", cp_seq)
+            if why := checkpoint_problem(item, last, public_key):
+                return fail(last, why, cp_seq)
             checked += 1
             signed_through = cp_seq
             continue
         ev = item
         seq = int(ev["seq"])
-        if event_hash(ev) != ev["hash"]:
+        if not holds(ev):
             return fail(ev, "content does not match its hash (the event was altered)")
         if contiguous:
             if seq != expected_seq:
