@@ -33,6 +33,7 @@ from gateway.api import audit, audit_export, errors, exemptions, inventory, itsm
 from gateway.api.middleware import TimingAndLabel
 from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.cost import default_catalog
+from gateway.ledger.archive import Archiver, Place
 from gateway.ledger.checkpoints import Checkpointer
 from gateway.ledger.signing import load_signer
 from gateway.pipeline.approve import Approvals
@@ -166,9 +167,11 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         idempotency_ttl=timedelta(hours=settings.idempotency_key_hours), worker=worker, leases=leases,
     )  # fmt: skip
     idempotency = Idempotency(db=db, clock=clock, ttl=timedelta(hours=settings.idempotency_key_hours))
+    archiver = Archiver(db=db, cloud=cloud, signer=signer,
+                        place=Place(settings.ledger_archive_bucket, settings.ledger_archive_region))  # fmt: skip
     return Services(
         settings=settings, db=db, opa=opa, cloud=cloud, runner=runner, approvals=approvals, scheduler=scheduler,
-        worker=worker, signer=signer, checkpointer=checkpointer,
+        worker=worker, signer=signer, checkpointer=checkpointer, archiver=archiver,
         idempotency=idempotency, dispatcher=_dispatcher(settings, db, clock, http), clock=clock,
         source=current_source, watcher=watcher, oidc=oidc, closers=closers,
     )  # fmt: skip

@@ -334,4 +334,23 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+@audit_app.command("archive")
+def audit_archive(
+    before: Annotated[str, typer.Option(help="RFC 3339: events older than this move to the archive")],
+) -> None:
+    """Move old events to object storage as a signed JSONL segment (admin token; through the running gateway).
+    The chain, and `GET /v1/audit/verify`, span the archive and the database."""
+    try:
+        out = _client().call("POST", "/v1/audit/archive", params={"before": before})
+    except ApiError as exc:
+        _fail(exc)
+    seg = out.get("segment")
+    if not seg:
+        console.print("nothing to archive")
+        return
+    console.print(
+        f"archived {out['archived']} events (seq {seg['first_seq']} to {seg['last_seq']}) to {seg['url']}"
+    )
+
+
 audit_app.command("export")(cli_audit.audit_export)

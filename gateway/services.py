@@ -11,6 +11,7 @@ from gateway.adapters.opa import OpaClient
 from gateway.adapters.policy_source import PolicySource, PolicyWatcher
 from gateway.adapters.store.db import Database
 from gateway.domain.clock import Clock
+from gateway.ledger.archive import Archiver
 from gateway.ledger.checkpoints import Checkpointer
 from gateway.ledger.signing import Signer
 from gateway.pipeline.approve import Approvals
@@ -34,6 +35,7 @@ class Services:
     worker: Worker
     signer: Signer
     checkpointer: Checkpointer
+    archiver: Archiver
     idempotency: Idempotency
     dispatcher: Dispatcher
     clock: Clock

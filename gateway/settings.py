@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     ledger_signing_key: str | None = None
     ledger_checkpoint_events: int = 1000
     ledger_checkpoint_seconds: float = 60.0
+    # Where `govgate audit archive` moves old events (an S3 bucket; the sandbox's in the sandbox).
+    ledger_archive_bucket: str = "govgate-ledger-archive"
+    ledger_archive_region: str = "eu-west-1"
 
     # OIDC: JWT bearer tokens checked against a JWKS (a file path or an http(s) URL).
     oidc_jwks: str | None = None

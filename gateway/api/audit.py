@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -11,8 +12,10 @@ from sqlmodel import col, select
 
 from gateway.adapters.store.models import LedgerEvent
 from gateway.api.deps import principal, require, services
-from gateway.domain.identity import AUDITORS, Principal
+from gateway.domain.identity import AUDITORS, Principal, Role
+from gateway.errors import InvalidRequest
 from gateway.ledger import ledger
+from gateway.ledger.archive import archived_count
 from gateway.ledger.signing import ALGORITHM
 from gateway.services import Services
 
@@ -44,7 +47,30 @@ def events(
 def verify(who: Principal = Depends(principal), svc: Services = Depends(services)) -> dict[str, Any]:
     require(who, AUDITORS, "verify the audit ledger")
     with svc.db.read() as s:
-        return ledger.verify_database(s, svc.signer.public).as_dict()
+        archived = svc.archiver.verify_segments(s, svc.signer.public)
+        if archived is not None:
+            return archived.as_dict()
+        result = ledger.verify_database(s, svc.signer.public).as_dict()
+        return {**result, "archived_events": archived_count(s)}
+
+
+@router.post("/archive")
+def archive(
+    before: str = Query(..., description="RFC 3339: events older than this move to the archive"),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Moves old events to object storage as one signed JSONL segment (admins); the chain and verification go on
+    across it."""
+    require(who, frozenset({Role.ADMIN}), "archive the audit ledger")
+    try:
+        when = datetime.fromisoformat(before.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        error = {"pointer": "/query/before", "detail": f"not a date-time: {before!r}"}
+        raise InvalidRequest("before must be an RFC 3339 date-time", errors=[error]) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return svc.archiver.archive(rfc3339_micro(when), actor=who.id)
 
 
 @router.get("/public-key")
@@ -54,3 +80,8 @@ def public_key(who: Principal = Depends(principal), svc: Services = Depends(serv
     raw = svc.signer.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return {"algorithm": ALGORITHM, "key_id": svc.signer.key_id, "public_key_pem": svc.signer.public_pem(),
             "public_key": base64.b64encode(raw).decode()}  # fmt: skip
+
+
+def rfc3339_micro(when: datetime) -> str:
+    """The ledger's own timestamp form, so that comparing them as text compares times."""
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

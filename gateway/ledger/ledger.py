@@ -14,7 +14,7 @@ from sqlalchemy import insert, text, update
 from sqlmodel import Session, select
 
 from gateway.adapters.store.models import LedgerEvent, LedgerHead
-from gateway.ledger.chain import GENESIS, Verification, checkpoint_problem, event_hash, holds
+from gateway.ledger.chain import Verification, checkpoint_problem, event_hash, holds
 
 
 def now_rfc3339() -> str:
@@ -115,6 +115,7 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
     The fast path of verify_items for stored rows: the gateway writes JSON with sorted keys, so an event's
     canonical bytes are mostly its columns pasted together, with no parsing. Where that does not give the stored
     hash, the event is checked the canonical way before anything is called bad."""
+    from gateway.ledger.archive import start
     from gateway.ledger.checkpoints import checkpoints
 
     signed = checkpoints(session)
@@ -125,7 +126,10 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
         "WHERE seq > :last ORDER BY seq LIMIT 5000"
     )
     dumps, sha256 = orjson.dumps, hashlib.sha256
-    prev, expected, count, checked = GENESIS, 1, 0, 0
+    # Events archived to object storage are checked there (Archiver.verify_segments); here the chain picks up
+    # where the last segment ended.
+    expected, prev = start(session)
+    count, checked = 0, 0
     signed_through: int | None = None
 
     def bad(seq: int | None, id_: str | None, reason: str, cp: int | None = None) -> Verification:
@@ -133,7 +137,7 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
                             checkpoints=checked, signed_through=signed_through, bad_checkpoint_seq=cp,
                             signatures_checked=public_key is not None)  # fmt: skip
 
-    last = 0
+    last = expected - 1
     while rows := conn.execute(stmt, {"last": last}).all():
         for seq, id_, ts, type_, rid, actor, body, prev_hash, hash_ in rows:
             if seq != expected:
@@ -159,8 +163,8 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
                 checked, signed_through = checked + 1, seq
         last = rows[-1][0]
     head = session.get(LedgerHead, 1)
-    if head is not None and head.seq != count:
+    if head is not None and head.seq != expected - 1:
         # The tail was removed (or the head moved) after the last event we saw.
-        return bad(count + 1, None, "events missing at the tail")
+        return bad(expected, None, "events missing at the tail")
     return Verification(True, count, prev, checkpoints=checked, signed_through=signed_through,
                         signatures_checked=public_key is not None)  # fmt: skip

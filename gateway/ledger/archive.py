@@ -1,0 +1,141 @@
+"""Retention: old events move to object storage as signed, verifiable JSONL segments. The chain goes on across
+the move: a segment ends where the next segment, or the events still in the database, begin."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from sqlalchemy import delete, func, insert, select, text
+from sqlmodel import Session
+
+from gateway.adapters.cloud.client import Cloud
+from gateway.adapters.store.db import Database
+from gateway.adapters.store.models import LedgerEvent, LedgerSegment
+from gateway.errors import InvalidRequest
+from gateway.ledger import ledger
+from gateway.ledger.chain import GENESIS, Verification, verify_items
+from gateway.ledger.checkpoints import ExportSigning, checkpoints, jsonl, parse_line
+from gateway.ledger.signing import Signer
+
+_EVENTS = LedgerEvent.__table__  # type: ignore[attr-defined]
+_SEGMENTS = LedgerSegment.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Place:
+    bucket: str
+    region: str
+
+
+def segments(s: Session) -> list[dict[str, Any]]:
+    return [
+        dict(r._mapping) for r in s.connection().execute(select(_SEGMENTS).order_by(_SEGMENTS.c.first_seq))
+    ]
+
+
+def start(s: Session) -> tuple[int, str]:
+    """Where the events in the database begin: after the last archived segment, or at the genesis."""
+    last = s.connection().execute(select(_SEGMENTS.c.last_seq, _SEGMENTS.c.last_hash)
+                                  .order_by(_SEGMENTS.c.last_seq.desc()).limit(1)).first()  # fmt: skip
+    return (int(last.last_seq) + 1, str(last.last_hash)) if last else (1, GENESIS)
+
+
+class Archiver:
+    def __init__(self, *, db: Database, cloud: Cloud, signer: Signer, place: Place) -> None:
+        self.db = db
+        self.cloud = cloud
+        self.signer = signer
+        self.place = place
+
+    def archive(self, before: str, *, actor: str) -> dict[str, Any]:
+        """Moves every event older than `before` (RFC 3339) that is still in the database into one segment. The
+        segment is written and read back before anything is deleted, and deleting and recording it is one
+        transaction: a failure anywhere leaves the events where they were."""
+        with self.db.read() as s:
+            first_seq, prev = start(s)
+            last_seq = (
+                s.connection()
+                .execute(select(func.max(_EVENTS.c.seq)).where(_EVENTS.c.ts < before))
+                .scalar_one()
+            )
+            if last_seq is None or last_seq < first_seq:
+                return {"archived": 0, "segment": None}
+            body = b"".join(self._segment(s, first_seq, int(last_seq)))
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"ledger/segments/{first_seq:012d}-{int(last_seq):012d}.jsonl"
+        s3 = self.cloud.client("s3", self.place.region)
+        self._ensure_bucket(s3)
+        s3.put_object(Bucket=self.place.bucket, Key=key, Body=body, ContentType="application/x-ndjson",
+                      ChecksumAlgorithm="SHA256")  # fmt: skip
+        stored = s3.get_object(Bucket=self.place.bucket, Key=key)["Body"].read()
+        if hashlib.sha256(stored).hexdigest() != digest:
+            raise InvalidRequest("the archived segment did not read back as written; nothing was deleted")
+        lines = [parse_line(x) for x in body.splitlines() if x.strip()]
+        trailer = lines[-1][1]
+        with self.db.unit_of_work() as s:
+            s.connection().execute(insert(_SEGMENTS).values(
+                first_seq=first_seq, last_seq=int(last_seq), prev_hash=prev, last_hash=trailer["last_hash"],
+                url=f"s3://{self.place.bucket}/{key}", sha256=digest, events=trailer["events"],
+                created_at=ledger.now_rfc3339(),
+            ))  # fmt: skip
+            # The delete trigger lets exactly the events of a recorded segment go.
+            s.connection().execute(delete(_EVENTS).where(_EVENTS.c.seq <= int(last_seq)))
+            ledger.append(s, type="ledger.archived", actor=actor, data={
+                "first_seq": first_seq, "last_seq": int(last_seq), "events": trailer["events"],
+                "url": f"s3://{self.place.bucket}/{key}", "sha256": digest, "before": before,
+            })  # fmt: skip
+        return {"archived": trailer["events"], "segment": {"first_seq": first_seq, "last_seq": int(last_seq),
+                "url": f"s3://{self.place.bucket}/{key}", "sha256": digest}}  # fmt: skip
+
+    def _segment(self, s: Session, first_seq: int, last_seq: int) -> Iterator[bytes]:
+        events = (e for e in ledger.iter_events(s, after_seq=first_seq - 1) if e["seq"] <= last_seq)
+        signing = ExportSigning(self.signer, selection={"segment": [first_seq, last_seq]}, contiguous=True)
+        last = s.connection().execute(select(_EVENTS.c.hash).where(_EVENTS.c.seq == last_seq)).scalar_one()
+        yield from jsonl(
+            events, checkpoints(s, first_seq=first_seq, last_seq=last_seq), signing, (last_seq, last)
+        )
+
+    def _ensure_bucket(self, s3: Any) -> None:
+        try:
+            s3.head_bucket(Bucket=self.place.bucket)
+        except ClientError:
+            args: dict[str, Any] = {"Bucket": self.place.bucket}
+            if self.place.region != "us-east-1":
+                args["CreateBucketConfiguration"] = {"LocationConstraint": self.place.region}
+            s3.create_bucket(**args)
+
+    def verify_segments(self, s: Session, public_key: Any) -> Verification | None:
+        """Each archived segment read back from storage: its digest as recorded, its own chain and signatures,
+        and its first event linked to the end of the segment before. None if all hold (or there are none)."""
+        prev = GENESIS
+        total = 0
+        for seg in segments(s):
+            bucket, _, key = str(seg["url"]).removeprefix("s3://").partition("/")
+            body = (
+                self.cloud.client("s3", self.place.region).get_object(Bucket=bucket, Key=key)["Body"].read()
+            )
+            where = f"archived segment {seg['url']}"
+            if hashlib.sha256(body).hexdigest() != seg["sha256"]:
+                why = f"{where} is not the file that was archived (its digest differs)"
+                return Verification(False, total, prev, first_bad_seq=seg["first_seq"], reason=why)
+            if seg["prev_hash"] != prev:
+                return Verification(False, total, prev, first_bad_seq=seg["first_seq"],
+                                    reason=f"{where} does not continue the chain before it")  # fmt: skip
+            result = verify_items((parse_line(x) for x in body.splitlines() if x.strip()), public_key=public_key,
+                                  need_trailer=True)  # fmt: skip
+            if not result.ok:
+                return Verification(False, total + result.events, result.head, first_bad_seq=result.first_bad_seq,
+                                    first_bad_id=result.first_bad_id, bad_checkpoint_seq=result.bad_checkpoint_seq,
+                                    reason=f"{where}: {result.reason}")  # fmt: skip
+            prev, total = str(seg["last_hash"]), total + result.events
+        return None
+
+
+def archived_count(s: Session) -> int:
+    return int(
+        s.connection().execute(text("SELECT coalesce(sum(events), 0) FROM ledger_segments")).scalar_one()
+    )
