@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, text, update
-from sqlmodel import Session, select
+from sqlalchemy import text
+from sqlmodel import Session
 
+from gateway.adapters.store.db import json_text
 from gateway.adapters.store.models import LedgerEvent, LedgerHead
 from gateway.ledger.chain import Verification, checkpoint_problem, event_hash, holds
 
@@ -25,15 +27,42 @@ _EVENTS = LedgerEvent.__table__  # type: ignore[attr-defined]
 _HEAD = LedgerHead.__table__  # type: ignore[attr-defined]
 
 
+_HEAD_ROW = {
+    # The head row lock serialises appenders until the caller commits (SQLite: its one writer at a time).
+    "postgresql": text("SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE"),
+    "sqlite": text("SELECT seq, hash FROM ledger_head WHERE id = 1"),
+}
+_INSERT = text(
+    "INSERT INTO ledger_events (seq, id, ts, type, request_id, actor, data, prev_hash, hash) "
+    "VALUES (:seq, :id, :ts, :type, :request_id, :actor, :data, :prev_hash, :hash)"
+)
+_MOVE_HEAD = text("UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1")
+# PostgreSQL appends in one round trip, so the head row lock is held for as short a time as possible: the event's
+# canonical bytes are the parts that do not depend on its place, around its predecessor's hash and its seq, and
+# the database hashes them as it links the event (the same SHA-256 that event_hash computes).
+_APPEND_PG = text(
+    "WITH old AS (SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE), "
+    "ins AS (INSERT INTO ledger_events (seq, id, ts, type, request_id, actor, data, prev_hash, hash) "
+    "SELECT old.seq + 1, :id, :ts, :type, :request_id, :actor, CAST(:data AS json), old.hash, "
+    "encode(sha256(convert_to(old.hash || :p1 || old.hash || :p2 || (old.seq + 1)::text || :p3, 'UTF8')), 'hex') "
+    "FROM old RETURNING seq, prev_hash, hash) "
+    "UPDATE ledger_head SET seq = ins.seq, hash = ins.hash FROM ins WHERE ledger_head.id = 1 "
+    "RETURNING ins.seq, ins.prev_hash, ins.hash"
+)
+
+
 def append(
     session: Session, *, type: str, actor: str, data: dict[str, Any], request_id: str | None = None
 ) -> dict[str, Any]:
-    """Adds one event after the current head. The head row lock serialises appenders until the caller commits.
+    """Adds one event after the current head, in the caller's transaction.
 
-    Core statements rather than ORM objects: this runs for every decision, under the write lock.
-    """
+    Prepared textual statements rather than ORM objects or freshly built Core ones: this runs for every state
+    change, under the head lock, so its cost is the ledger's throughput. The JSON is written as the engine writes
+    JSON columns (keys sorted), which is what lets verification paste an event's canonical bytes together."""
     conn = session.connection()
-    head = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
+    if conn.dialect.name == "postgresql":
+        return _append_pg(conn, type=type, actor=actor, data=json_safe(data), request_id=request_id)
+    head = conn.execute(_HEAD_ROW["sqlite"]).first()
     if head is None:
         raise RuntimeError("the ledger head row is missing: the database was not initialised (create_all)")
     seq, prev = head
@@ -48,9 +77,28 @@ def append(
         "prev_hash": prev,
     }
     fields["hash"] = event_hash(fields)
-    conn.execute(insert(_EVENTS).values(**fields))
-    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=fields["seq"], hash=fields["hash"]))
+    conn.execute(_INSERT, {**fields, "data": json_text(fields["data"])})
+    conn.execute(_MOVE_HEAD, {"seq": fields["seq"], "hash": fields["hash"]})
     return fields
+
+
+def _append_pg(conn: Any, *, type: str, actor: str, data: Any, request_id: str | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"id": str(uuid.uuid4()), "ts": now_rfc3339(), "type": type, "request_id": request_id,
+                              "actor": actor, "data": data}  # fmt: skip
+
+    def c(value: Any) -> str:
+        return bytes(rfc8785.dumps(value)).decode()
+
+    # Sorted keys: actor, data, id, prev_hash, request_id, seq, ts, type.
+    parts = {
+        "p1": f'{{"actor":{c(actor)},"data":{c(data)},"id":{c(fields["id"])},"prev_hash":"',
+        "p2": f'","request_id":{c(request_id)},"seq":',
+        "p3": f',"ts":{c(fields["ts"])},"type":{c(type)}}}',
+    }
+    row = conn.execute(_APPEND_PG, {**fields, "data": json_text(data), **parts}).first()
+    if row is None:
+        raise RuntimeError("the ledger head row is missing: the database was not initialised (create_all)")
+    return {**fields, "seq": row.seq, "prev_hash": row.prev_hash, "hash": row.hash}
 
 
 MAX_SAFE_INT = 2**53 - 1
