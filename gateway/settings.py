@@ -99,6 +99,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "GATEWAY_CLOUD=aws needs an explicit GATEWAY_DATABASE_URL: the embedded SQLite file is for the sandbox"
             )
+        if self.cloud == "aws" and not self.ledger_signing_key:
+            raise ValueError(
+                "GATEWAY_CLOUD=aws needs GATEWAY_LEDGER_SIGNING_KEY (an Ed25519 private key, PEM file): a key made "
+                "on the spot would sign checkpoints nobody can check later"
+            )
         if self.oidc_jwks:
             # Without both, any token the identity provider signs for any application would get in.
             if not (self.oidc_issuer and self.oidc_audience):
