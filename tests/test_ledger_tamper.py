@@ -247,3 +247,15 @@ def test_several_processes_appending_at_once_make_one_chain(signed):
         mine = [e for e in ledger.iter_events(s) if e["type"] == "test.concurrent"]
     assert result.ok, result
     assert len(mine) == 180 and {e["actor"] for e in mine} == {"w0", "w1", "w2"}
+
+
+def test_outside_the_sandbox_a_signing_key_is_required(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="GATEWAY_LEDGER_SIGNING_KEY"):
+        Settings(cloud="aws", database_url="postgresql+psycopg://db.example/gateway", data_dir=tmp_path)
+    from gateway.ledger.signing import load_signer
+
+    made = load_signer(None, tmp_path, sandbox=True)
+    assert load_signer(None, tmp_path, sandbox=True).key_id == made.key_id  # kept, not made anew
+    assert (tmp_path / "ledger-signing-key.pem").stat().st_mode & 0o777 == 0o600
