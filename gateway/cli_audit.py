@@ -117,8 +117,9 @@ def audit_export(
                 _copy(r, sys.stdout.buffer, format, None)
                 sys.stdout.buffer.flush()
                 return
-            columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("events"), _Bytes(), TimeElapsedColumn())  # fmt: skip
+            counted: tuple[ProgressColumn, ...] = (MofNCompleteColumn(), TextColumn("events"))
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                       *(counted if format in LINE_FORMATS else ()), _Bytes(), TimeElapsedColumn())  # fmt: skip
             with part.open("wb") as fh, Progress(*columns, console=console, transient=False) as progress:
                 size, _ = _copy(r, fh, format, progress)
             events = r.headers.get("x-ledger-events", "?")
