@@ -325,12 +325,12 @@ def audit_verify(
         if not result.signatures_checked:
             console.print("[yellow]signatures not checked[/]: give --public-key to check them")
         return
-    where = (
-        f"checkpoint at seq {result.bad_checkpoint_seq}"
-        if result.bad_checkpoint_seq is not None
-        else f"event seq {result.first_bad_seq} (id {result.first_bad_id})"
-    )
-    console.print(f"[red]ledger broken[/] at {where}: {result.reason}")
+    if result.bad_checkpoint_seq is not None:  # the reason names the checkpoint
+        console.print(f"[red]ledger broken[/]: {result.reason}")
+    else:
+        console.print(
+            f"[red]ledger broken[/] at event seq {result.first_bad_seq} (id {result.first_bad_id}): {result.reason}"
+        )
     raise typer.Exit(1)
 
 

@@ -8,10 +8,8 @@ constant memory; `X-Ledger-Events` says up front how many events the export cove
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -23,34 +21,12 @@ from gateway.api.deps import principal, require, services
 from gateway.domain.identity import AUDITORS, Principal
 from gateway.errors import InvalidRequest
 from gateway.ledger import csv_export, decision_log, filters, report_html
+from gateway.ledger.checkpoints import ExportSigning, checkpoints
+from gateway.ledger.checkpoints import jsonl as ledger_jsonl
 from gateway.ledger.filters import EventFilter, Head
 from gateway.services import Services
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-
-
-# -- hooks for signed checkpoints and export signatures (gateway.ledger.checkpoints fills them in) -------------
-def checkpoints_between(session: Session, first_seq: int, last_seq: int) -> Iterable[dict[str, Any]]:
-    """The signed checkpoints whose `seq` lies in [first_seq, last_seq], in seq order. A complete export writes
-    each as a `{"checkpoint": {...}}` line right after the event at its `seq` (after the last event before it
-    when a checkpoint has no `seq`, at the end of the range). The JSONL writer asks for consecutive ranges that
-    together cover the export; a filtered export, which is not contiguous, asks for none."""
-    return []
-
-
-def export_header(svc: Any, selection: dict[str, Any]) -> dict[str, Any] | None:
-    """The `{"header": {...}}` first line of a JSONL export, or None for none. `selection`: `contiguous` (no filter:
-    the events are a run of the chain), `first_seq` and `prev_hash` (of the first event, when contiguous),
-    `filter` (the filter, normalised)."""
-    return None
-
-
-def export_trailer(svc: Any, head: dict[str, Any]) -> dict[str, Any] | None:
-    """The signed `{"trailer": {...}}` last line of a JSONL export, or None to write none. `head`: the selection
-    (as export_header got it), `events` (how many were written), `events_digest` (SHA-256 over their hashes in
-    order, hex), `last_hash` (of the last one written) and `head_seq` / `head_hash` (the chain's head the export
-    stopped at)."""
-    return None
 
 
 # -- formats ---------------------------------------------------------------------------------------------------
@@ -70,80 +46,20 @@ REPORT_CSP = (
 
 
 def jsonl(svc: Any, session: Session, flt: EventFilter, head: Head) -> Iterator[bytes]:
-    """Every matching event as the ledger holds it, one per line, hashes included. A complete export (no filter)
-    has the signed checkpoints between its events; any export may start with a header and end with a signed
-    trailer (the hooks above)."""
+    """Every matching event as the ledger holds it, one per line, hashes included, between a header and a trailer
+    the gateway signs. A complete export (no filter) also has the signed checkpoints after the events they sign."""
     rows = filters.iter_rows(session, flt, upto=head.seq, with_request=False, batch=WINDOW, raw_data=True)
-    first = next(rows, None)
-    contiguous = flt.is_empty
-    selection = {
-        "contiguous": contiguous,
-        "first_seq": first.event["seq"] if first is not None and contiguous else None,
-        "prev_hash": first.event["prev_hash"] if first is not None and contiguous else None,
-        "filter": flt.as_dict(),
-    }
-    out = _Lines()
-    header = export_header(svc, selection)
-    if header is not None:
-        out.add({"header": header})
-    digest = hashlib.sha256()
-    count = 0
-    last_hash: str | None = None
-    next_seq = first.event["seq"] if first is not None else 1
-    window: list[dict[str, Any]] = []
 
-    def flush() -> Iterator[bytes]:
-        nonlocal next_seq
-        upto = int(window[-1]["seq"])
-        signed = list(checkpoints_between(session, next_seq, upto)) if contiguous else []
-        signed.sort(key=lambda cp: int(cp.get("seq", upto)))
-        i = 0
-        for ev in window:
-            while i < len(signed) and int(signed[i].get("seq", upto)) < ev["seq"]:
-                out.add({"checkpoint": signed[i]})
-                i += 1
-            out.add(ev)
-        for cp in signed[i:]:
-            out.add({"checkpoint": cp})
-        window.clear()
-        next_seq = upto + 1
-        yield from out.ready()
+    def events() -> Iterator[dict[str, Any]]:
+        for row in rows:
+            ev = row.event
+            if ev["data"].__class__ is str:  # the stored JSON, written out as it is
+                ev["data"] = orjson.Fragment(ev["data"])
+            yield ev
 
-    for row in itertools.chain([first] if first is not None else [], rows):
-        ev = row.event
-        digest.update(str(ev["hash"]).encode("ascii"))
-        count += 1
-        last_hash = ev["hash"]
-        if ev["data"].__class__ is str:  # the stored JSON, written out as it is
-            ev["data"] = orjson.Fragment(ev["data"])
-        window.append(ev)
-        if len(window) >= WINDOW:
-            yield from flush()
-    if window:
-        yield from flush()
-    trailer = export_trailer(svc, {**selection, "events": count, "events_digest": digest.hexdigest(),
-                                   "last_hash": last_hash, "head_seq": head.seq, "head_hash": head.hash})  # fmt: skip
-    if trailer is not None:
-        out.add({"trailer": trailer})
-    yield from out.ready(final=True)
-
-
-class _Lines:
-    """JSON lines gathered into chunks of about CHUNK bytes."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def add(self, doc: Any) -> None:
-        line = orjson.dumps(doc) + b"\n"
-        self.parts.append(line)
-        self.size += len(line)
-
-    def ready(self, final: bool = False) -> Iterator[bytes]:
-        if self.parts and (final or self.size >= CHUNK):
-            yield b"".join(self.parts)
-            self.parts, self.size = [], 0
+    signing = ExportSigning(svc.signer, selection=flt.as_dict(), contiguous=flt.is_empty)
+    signed = checkpoints(session, last_seq=head.seq) if flt.is_empty else {}
+    yield from ledger_jsonl(events(), signed, signing, (head.seq, head.hash), chunk_size=CHUNK)
 
 
 def export_chunks(svc: Any, fmt: str, flt: EventFilter, head: Head) -> Iterator[bytes]:

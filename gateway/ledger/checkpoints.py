@@ -118,12 +118,14 @@ class ExportSigning:
 
 def jsonl(
     events: Iterable[dict[str, Any]], signed: dict[int, dict[str, Any]], signing: ExportSigning,
-    head: tuple[int, str],
+    head: tuple[int, str], *, chunk_size: int = 64 * 1024,
 ) -> Iterator[bytes]:  # fmt: skip
-    """A verifiable JSONL export: the header, each event (with its checkpoint after it), the signed trailer."""
+    """A verifiable JSONL export, in chunks of about `chunk_size` bytes: the header, each event (with its
+    checkpoint after it), the signed trailer."""
     it = iter(events)
     first = next(it, None)
-    yield orjson.dumps({"header": signing.start(first)}) + b"\n"
+    parts = [orjson.dumps({"header": signing.start(first)}) + b"\n"]
+    size = len(parts[0])
 
     def all_events() -> Iterator[dict[str, Any]]:
         if first is not None:
@@ -133,8 +135,14 @@ def jsonl(
     for kind, item in items(all_events(), signed if signing.contiguous else {}):
         if kind == "event":
             signing.add(item)
-        yield orjson.dumps({kind: item} if kind != "event" else item) + b"\n"
-    yield orjson.dumps({"trailer": signing.trailer(head)}) + b"\n"
+        line = orjson.dumps(item if kind == "event" else {kind: item}) + b"\n"
+        parts.append(line)
+        size += len(line)
+        if size >= chunk_size:
+            yield b"".join(parts)
+            parts, size = [], 0
+    parts.append(orjson.dumps({"trailer": signing.trailer(head)}) + b"\n")
+    yield b"".join(parts)
 
 
 def parse_line(line: bytes) -> tuple[str, dict[str, Any]]:
