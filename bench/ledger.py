@@ -169,7 +169,7 @@ def export_child(url: str, fmt: str) -> None:
     with db.read() as s, open(os.devnull, "wb") as sink:
         top = head(s)
         if fmt == "csv":
-            chunks = csv_export.chunks(iter_rows(s, EventFilter(), upto=top.seq))
+            chunks = csv_export.chunks(iter_rows(s, EventFilter(), upto=top.seq, raw_data=True))
         elif fmt == "jsonl":
             from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
