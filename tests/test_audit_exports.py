@@ -266,3 +266,10 @@ def test_cli_exports_to_a_file_with_progress_and_to_stdout(
 
     result = cli("audit", "export", "--since", "last week", "-o", str(tmp_path / "x.jsonl"), token=auditor)
     assert result.exit_code == 1 and "since:" in result.output and not (tmp_path / "x.jsonl").exists()
+
+
+def test_from_and_to_are_since_and_until(gateway, auditor, scenario):
+    since, until = "2026-12-01T23:00:00Z", "2026-12-02T00:00:00Z"
+    assert _lines(_export(gateway, auditor, **{"from": since, "to": until})) == _lines(
+        _export(gateway, auditor, since=since, until=until)
+    )

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
@@ -96,6 +96,8 @@ def export(
     format: str = "jsonl",
     since: str | None = None,
     until: str | None = None,
+    from_: str | None = Query(None, alias="from", description="the same as since (design.md's name)"),
+    to: str | None = Query(None, description="the same as until (design.md's name)"),
     team: str | None = None,
     outcome: str | None = None,
     request_id: str | None = None,
@@ -112,7 +114,8 @@ def export(
             f"unknown export format {format!r}",
             errors=[{"pointer": "/query/format", "in": "query", "detail": f"one of: {', '.join(FORMATS)}"}],
         )
-    flt = EventFilter.parse(since=since, until=until, team=team, outcome=outcome, request_id=request_id)
+    flt = EventFilter.parse(since=since or from_, until=until or to, team=team, outcome=outcome,
+                            request_id=request_id)  # fmt: skip
     with svc.db.read() as s:
         head = filters.head(s)
         types = decision_log.POLICY_EVENTS if format == "decision-log" else None
