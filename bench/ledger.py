@@ -176,7 +176,9 @@ def export_child(url: str, fmt: str) -> None:
             signing = ExportSigning(Signer(Ed25519PrivateKey.generate()), selection={}, contiguous=True)
             chunks = jsonl(ledger.iter_events(s), checkpoints(s), signing, (top.seq, top.hash))
         else:  # the rows alone: what any export has to read
-            chunks = (b"" for _ in iter_rows(s, EventFilter(), upto=top.seq))
+            chunks = (
+                b"" for _ in iter_rows(s, EventFilter(), upto=top.seq, with_request=False, raw_data=True)
+            )
         for chunk in chunks:
             sink.write(chunk)
         count = top.seq
