@@ -17,6 +17,8 @@ export GATEWAY_OPA_BINARY="$opa"
 govgate policy test --policies policies --threshold 95
 govgate policy test --policies examples/policy-packs --threshold 95
 
+scripts/chromium.sh
+
 echo "== pytest on SQLite"
 pytest -q -p no:cacheprovider "$@"
 
