@@ -303,18 +303,31 @@ def audit_verify(
         path = Path(public_key)
         key = load_public_key(path.read_text() if path.is_file() else public_key)
     if file:
+        if key is None:
+            console.print("[red]--public-key is required with --file[/]: anyone can rebuild a chain of hashes; only "
+                          "the signatures tie an export to the gateway")  # fmt: skip
+            raise typer.Exit(2)
         with file.open("rb") as fh:
             result = verify_items((parse_line(line) for line in fh if line.strip()), public_key=key,
                                   need_trailer=True)  # fmt: skip
     else:
-        from gateway.ledger.ledger import verify_database
-        from gateway.ledger.signing import load_signer
+        from datetime import UTC, datetime
 
-        if key is None:
-            settings = Settings()
-            key = load_signer(settings.ledger_signing_key, settings.data_dir, sandbox=settings.sandbox).public
+        from gateway.ledger.archive import archived_count
+        from gateway.ledger.checkpoints import coverage
+        from gateway.ledger.ledger import verify_database
+        from gateway.ledger.signing import local_public_key
+
+        settings = Settings()
+        key = key or local_public_key(settings.ledger_signing_key, settings.data_dir)
+        dense = coverage(settings.ledger_checkpoint_events, settings.ledger_checkpoint_seconds,
+                         settings.tick_seconds, datetime.now(UTC))  # fmt: skip
         with _local_db().read() as s:
-            result = verify_database(s, key)
+            result = verify_database(s, key, coverage=dense if key else None)
+            archived = archived_count(s)
+        if archived:
+            console.print(f"[yellow]{archived} archived events[/] are checked from their segments by "
+                          "GET /v1/audit/verify, or offline with --file SEGMENT --public-key KEY")  # fmt: skip
     signed = (
         f", signed through seq {result.signed_through} ({result.checkpoints} checkpoints)"
         if result.signatures_checked and result.signed_through

@@ -16,6 +16,7 @@ from gateway.domain.identity import AUDITORS, Principal, Role
 from gateway.errors import InvalidRequest
 from gateway.ledger import ledger
 from gateway.ledger.archive import archived_count
+from gateway.ledger.checkpoints import coverage
 from gateway.ledger.signing import ALGORITHM
 from gateway.services import Services
 
@@ -46,11 +47,15 @@ def events(
 @router.get("/verify")
 def verify(who: Principal = Depends(principal), svc: Services = Depends(services)) -> dict[str, Any]:
     require(who, AUDITORS, "verify the audit ledger")
+    st = svc.settings
     with svc.db.read() as s:
-        archived = svc.archiver.verify_segments(s, svc.signer.public)
-        if archived is not None:
-            return archived.as_dict()
-        result = ledger.verify_database(s, svc.signer.public).as_dict()
+        failed, start_at = svc.archiver.verify_segments(s, svc.signer.public)
+        if failed is not None:
+            return failed.as_dict()
+        dense = coverage(
+            st.ledger_checkpoint_events, st.ledger_checkpoint_seconds, st.tick_seconds, datetime.now(UTC)
+        )
+        result = ledger.verify_database(s, svc.signer.public, start_at=start_at, coverage=dense).as_dict()
         return {**result, "archived_events": archived_count(s)}
 
 
@@ -65,7 +70,8 @@ def archive(
     require(who, frozenset({Role.ADMIN}), "archive the audit ledger")
     try:
         when = datetime.fromisoformat(before.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        rfc3339_micro(when if when.tzinfo else when.replace(tzinfo=UTC))
+    except (ValueError, OverflowError):
         error = {"pointer": "/query/before", "detail": f"not a date-time: {before!r}"}
         raise InvalidRequest("before must be an RFC 3339 date-time", errors=[error]) from None
     if when.tzinfo is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -108,31 +108,42 @@ class Archiver:
                 args["CreateBucketConfiguration"] = {"LocationConstraint": self.place.region}
             s3.create_bucket(**args)
 
-    def verify_segments(self, s: Session, public_key: Any) -> Verification | None:
-        """Each archived segment read back from storage: its digest as recorded, its own chain and signatures,
-        and its first event linked to the end of the segment before. None if all hold (or there are none)."""
-        prev = GENESIS
-        total = 0
+    def verify_segments(self, s: Session, public_key: Any) -> tuple[Verification | None, tuple[int, str]]:
+        """Each archived segment read back from storage and held against its row: the file's digest, its own
+        chain and signatures, and a signed trailer saying exactly the range the row claims, each segment starting
+        where the one before ended (the first at seq 1). Returns the first failure (or None) and where the events
+        in the database must begin: after the last segment, at the hash its signed file ends with."""
+        prev, next_seq, total = GENESIS, 1, 0
         for seg in segments(s):
+            where = f"archived segment {seg['url']}"
+            failed = Verification(False, total, prev, first_bad_seq=seg["first_seq"])
+            if (seg["first_seq"], seg["prev_hash"]) != (next_seq, prev):
+                why = f"{where} does not start where the chain before it ends (seq {next_seq})"
+                return replace(failed, reason=why), (0, "")
             bucket, _, key = str(seg["url"]).removeprefix("s3://").partition("/")
             body = (
                 self.cloud.client("s3", self.place.region).get_object(Bucket=bucket, Key=key)["Body"].read()
             )
-            where = f"archived segment {seg['url']}"
             if hashlib.sha256(body).hexdigest() != seg["sha256"]:
-                why = f"{where} is not the file that was archived (its digest differs)"
-                return Verification(False, total, prev, first_bad_seq=seg["first_seq"], reason=why)
-            if seg["prev_hash"] != prev:
-                return Verification(False, total, prev, first_bad_seq=seg["first_seq"],
-                                    reason=f"{where} does not continue the chain before it")  # fmt: skip
-            result = verify_items((parse_line(x) for x in body.splitlines() if x.strip()), public_key=public_key,
-                                  need_trailer=True)  # fmt: skip
+                return replace(
+                    failed, reason=f"{where} is not the file that was archived (its digest differs)"
+                ), (0, "")
+            lines = [parse_line(x) for x in body.splitlines() if x.strip()]
+            result = verify_items(iter(lines), public_key=public_key, need_trailer=True)
             if not result.ok:
-                return Verification(False, total + result.events, result.head, first_bad_seq=result.first_bad_seq,
-                                    first_bad_id=result.first_bad_id, bad_checkpoint_seq=result.bad_checkpoint_seq,
-                                    reason=f"{where}: {result.reason}")  # fmt: skip
-            prev, total = str(seg["last_hash"]), total + result.events
-        return None
+                return replace(result, events=total + result.events, reason=f"{where}: {result.reason}"), (
+                    0,
+                    "",
+                )
+            trailer = lines[-1][1]
+            claimed = {"filter": {"segment": [seg["first_seq"], seg["last_seq"]]}, "first_seq": seg["first_seq"],
+                       "prev_hash": seg["prev_hash"], "last_hash": seg["last_hash"],
+                       "events": seg["last_seq"] - seg["first_seq"] + 1}  # fmt: skip
+            if any(trailer.get(k) != v for k, v in claimed.items()):
+                return replace(failed, reason=f"{where}: its signed trailer is not the range its record claims"), (
+                    0, "")  # fmt: skip
+            prev, next_seq, total = str(trailer["last_hash"]), int(seg["last_seq"]) + 1, total + result.events
+        return None, (next_seq, prev)
 
 
 def archived_count(s: Session) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -13,11 +13,17 @@ from sqlmodel import Session
 
 from gateway.adapters.store.db import Database
 from gateway.adapters.store.models import LedgerCheckpoint, LedgerHead
-from gateway.ledger.ledger import now_rfc3339
+from gateway.ledger.ledger import Coverage, now_rfc3339
 from gateway.ledger.signing import Signer
 
 _CHECKPOINTS = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 _HEAD = LedgerHead.__table__  # type: ignore[attr-defined]
+
+
+def coverage(every_events: int, every_seconds: float, tick_seconds: float, now: datetime) -> Coverage:
+    """What the checkpoint settings promise, with room for bursts between ticks and a tick's delay."""
+    return Coverage(max_gap=10 * every_events, max_age=timedelta(seconds=2 * every_seconds + 2 * tick_seconds + 60),
+                    now=now)  # fmt: skip
 
 
 class Checkpointer:

@@ -91,7 +91,7 @@ class EventFilter:
             if raw:
                 try:
                     times[name] = parse_time(raw)
-                except ValueError as exc:
+                except (ValueError, OverflowError) as exc:  # OverflowError: a year 1 or 9999 offset
                     bad(name, f"{raw!r}: {exc}")
         if times["since"] and times["until"] and times["until"] <= times["since"]:
             bad("until", "until must be later than since (the period is since <= ts < until)")
@@ -99,8 +99,10 @@ class EventFilter:
             bad("team", f"{team!r} is not a team name")
         if outcome and outcome not in OUTCOMES:
             bad("outcome", f"{outcome!r} is not a request state; one of: {', '.join(OUTCOMES)}")
-        if request_id is not None and (not request_id.strip() or len(request_id) > 200):
-            bad("request_id", "a request id is 1 to 200 characters")
+        if request_id is not None and (
+            not request_id.strip() or len(request_id) > 200 or not request_id.isprintable()
+        ):
+            bad("request_id", "a request id is 1 to 200 printable characters")
         if errors:
             raise InvalidRequest(f"invalid export filter: {len(errors)} error(s)", errors=errors)
         return cls(times["since"], times["until"], team or None, outcome or None, request_id or None)

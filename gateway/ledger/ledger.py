@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -157,8 +158,27 @@ def iter_events(
         last = rows[-1][0]
 
 
-def verify_database(session: Session, public_key: Ed25519PublicKey | None = None) -> Verification:
-    """The chain in the database, with every checkpoint in it (signatures checked when a key is given).
+@dataclass(frozen=True)
+class Coverage:
+    """How densely checkpoints must sign the chain (from the checkpoint settings): no run of more than `max_gap`
+    events without one, and no unsigned tail older than `max_age`. A chain whose checkpoints were removed, and
+    then recomputed, fails here: nobody without the key can sign it again."""
+
+    max_gap: int
+    max_age: timedelta
+    now: datetime
+
+
+def verify_database(
+    session: Session,
+    public_key: Ed25519PublicKey | None = None,
+    *,
+    start_at: tuple[int, str] | None = None,
+    coverage: Coverage | None = None,
+) -> Verification:
+    """The chain in the database, with every checkpoint in it (signatures checked when a key is given), from
+    `start_at` (the seq and predecessor hash where the archived segments end, as verified from their files) or,
+    without it, from the archive's records.
 
     The fast path of verify_items for stored rows: the gateway writes JSON with sorted keys, so an event's
     canonical bytes are mostly its columns pasted together, with no parsing. Where that does not give the stored
@@ -166,19 +186,24 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
     from gateway.ledger.archive import start
     from gateway.ledger.checkpoints import checkpoints
 
+    # Checkpoints first, then the head, then the events up to it: what commits meanwhile is not in this check, and
+    # every checkpoint read signs an event at or below the head read.
     signed = checkpoints(session)
+    head = session.get(LedgerHead, 1)
+    top = head.seq if head is not None else 0
     conn = session.connection()
     data = "CAST(data AS TEXT)" if conn.dialect.name == "postgresql" else "data"
     stmt = text(
         f"SELECT seq, id, ts, type, request_id, actor, {data}, prev_hash, hash FROM ledger_events "
-        "WHERE seq > :last ORDER BY seq LIMIT 5000"
+        "WHERE seq > :last AND seq <= :top ORDER BY seq LIMIT 5000"
     )
     dumps, sha256 = orjson.dumps, hashlib.sha256
     # Events archived to object storage are checked there (Archiver.verify_segments); here the chain picks up
     # where the last segment ended.
-    expected, prev = start(session)
+    expected, prev = start_at or start(session)
     count, checked = 0, 0
     signed_through: int | None = None
+    unsigned_since: tuple[int, str] | None = None  # the first event after the last checkpoint: seq, ts
 
     def bad(seq: int | None, id_: str | None, reason: str, cp: int | None = None) -> Verification:
         return Verification(False, count, prev, first_bad_seq=seq, first_bad_id=id_, reason=reason,
@@ -186,7 +211,7 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
                             signatures_checked=public_key is not None)  # fmt: skip
 
     last = expected - 1
-    while rows := conn.execute(stmt, {"last": last}).all():
+    while rows := conn.execute(stmt, {"last": last, "top": top}).all():
         for seq, id_, ts, type_, rid, actor, body, prev_hash, hash_ in rows:
             if seq != expected:
                 return bad(seq, id_, f"sequence gap: expected seq {expected}, found {seq}")
@@ -208,11 +233,26 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
             if seq in signed:
                 if why := checkpoint_problem(signed[seq], {"seq": seq, "hash": hash_}, public_key):
                     return bad(seq, id_, why, seq)
-                checked, signed_through = checked + 1, seq
+                checked, signed_through, unsigned_since = checked + 1, seq, None
+            elif unsigned_since is None:
+                unsigned_since = (seq, ts)
+            if coverage and unsigned_since and seq - unsigned_since[0] >= coverage.max_gap:
+                why = f"{coverage.max_gap} events from seq {unsigned_since[0]} on carry no signed checkpoint"
+                return bad(unsigned_since[0], None, why + " (were checkpoints removed?)")
         last = rows[-1][0]
-    head = session.get(LedgerHead, 1)
-    if head is not None and head.seq != expected - 1:
-        # The tail was removed (or the head moved) after the last event we saw.
-        return bad(expected, None, "events missing at the tail")
+    if expected - 1 != top or (count and head is not None and head.hash != prev):
+        # The tail was removed, or the head moved by hand, after the last event we saw.
+        return bad(expected, None, "events missing at the tail: the head is beyond the last event")
+    beyond = [cp for cp in signed if cp > top]
+    if beyond:
+        return bad(min(beyond), None, f"checkpoint at seq {min(beyond)} signs an event that is gone (the tail was "
+                                      "cut)", min(beyond))  # fmt: skip
+    if coverage and unsigned_since and _older(unsigned_since[1], coverage.now - coverage.max_age):
+        return bad(unsigned_since[0], None, f"events since seq {unsigned_since[0]} are older than the checkpoint "
+                                            "interval and unsigned (were checkpoints removed?)")  # fmt: skip
     return Verification(True, count, prev, checkpoints=checked, signed_through=signed_through,
                         signatures_checked=public_key is not None)  # fmt: skip
+
+
+def _older(ts: str, than: datetime) -> bool:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")) < than

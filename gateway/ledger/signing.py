@@ -94,7 +94,23 @@ def load_signer(setting: str | None, data_dir: Path, *, sandbox: bool) -> Signer
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written aside and linked into place: of several processes starting at once, one key wins, whole.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return load_signer(str(path), data_dir, sandbox=True)
+
+
+def local_public_key(setting: str | None, data_dir: Path) -> Ed25519PublicKey | None:
+    """The public half of the configured key, or of the sandbox's key if one was made; never a new key."""
+    if setting:
+        return load_signer(setting, data_dir, sandbox=False).public
+    path = data_dir / "ledger-signing-key.pem"
+    return load_signer(str(path), data_dir, sandbox=True).public if path.is_file() else None

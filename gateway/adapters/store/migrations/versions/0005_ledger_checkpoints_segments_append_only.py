@@ -56,29 +56,42 @@ _MESSAGE = "the audit ledger is append-only"
 
 
 def _triggers(dialect: str) -> list[str]:
+    # An event may leave only if it lies inside an archived segment's range; the head may only move forward.
+    archived = "EXISTS (SELECT 1 FROM ledger_segments g WHERE {seq} BETWEEN g.first_seq AND g.last_seq)"
     if dialect == "postgresql":
         return [
             f"""CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger AS $$
             BEGIN
-              IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'ledger_events'
-                 AND OLD.seq <= (SELECT coalesce(max(last_seq), 0) FROM ledger_segments) THEN
+              IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'ledger_events' AND {archived.format(seq="OLD.seq")} THEN
                 RETURN OLD;
+              END IF;
+              IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'ledger_head' AND NEW.seq > OLD.seq THEN
+                RETURN NEW;
               END IF;
               RAISE EXCEPTION '{_MESSAGE}: % on % refused', TG_OP, TG_TABLE_NAME;
             END $$ LANGUAGE plpgsql""",
-            "CREATE TRIGGER ledger_events_append_only BEFORE UPDATE OR DELETE ON ledger_events "
-            "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()",
-            "CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_checkpoints "
-            "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()",
-            "CREATE TRIGGER ledger_segments_append_only BEFORE UPDATE OR DELETE ON ledger_segments "
-            "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()",
+            *(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
+                for table in ("ledger_events", "ledger_checkpoints", "ledger_segments", "ledger_head")
+            ),
+            # TRUNCATE fires no row trigger: refuse it per statement.
+            *(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only()"
+                for table in ("ledger_events", "ledger_checkpoints", "ledger_segments", "ledger_head")
+            ),
         ]
     return [
         f"CREATE TRIGGER ledger_events_no_update BEFORE UPDATE ON ledger_events "
         f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}: UPDATE on ledger_events refused'); END",
         f"CREATE TRIGGER ledger_events_no_delete BEFORE DELETE ON ledger_events "
-        f"WHEN OLD.seq > (SELECT coalesce(max(last_seq), 0) FROM ledger_segments) "
+        f"WHEN NOT {archived.format(seq='OLD.seq')} "
         f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}: DELETE on ledger_events refused'); END",
+        f"CREATE TRIGGER ledger_head_forward_only BEFORE UPDATE ON ledger_head WHEN NEW.seq <= OLD.seq "
+        f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}: the head may only move forward'); END",
+        f"CREATE TRIGGER ledger_head_no_delete BEFORE DELETE ON ledger_head "
+        f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}: DELETE on ledger_head refused'); END",
         *(
             f"CREATE TRIGGER {table}_no_{op_name.lower()} BEFORE {op_name} ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}: {op_name} on {table} refused'); END"
