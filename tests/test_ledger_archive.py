@@ -79,3 +79,38 @@ def test_only_archived_events_may_be_deleted_and_only_admins_archive(gateway, al
     admin = gateway.token("root", Role.ADMIN)
     bad = gateway.client.post("/v1/audit/archive", params={"before": "last tuesday"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/query/before"
+
+
+def test_a_forged_segment_record_lets_events_go_but_verify_names_it(gateway, alice):
+    """An insider inserts a segment record (allowed: the table is append-only, not closed) that reuses the genuine
+    segment's file and claims the events still in the database, then deletes them."""
+    admin = gateway.token("root", Role.ADMIN)
+    auditor = gateway.token("carol", Role.AUDITOR)
+    gateway.submit(request(bucket("a")), alice)
+    seg = gateway.client.post("/v1/audit/archive", params={"before": FUTURE}, headers=admin).json()["segment"]
+    gateway.submit(request(bucket("b")), alice)
+    db = gateway.services.db
+    with db.engine.begin() as conn:
+        real = conn.execute(text("SELECT * FROM ledger_segments")).mappings().one()
+        head = conn.execute(text("SELECT seq, hash FROM ledger_head WHERE id = 1")).one()
+        conn.execute(text(
+            "INSERT INTO ledger_segments (first_seq, last_seq, prev_hash, last_hash, url, sha256, events, created_at) "
+            "VALUES (:f, :l, :p, :h, :u, :d, :n, 'now')"
+        ), {"f": seg["last_seq"] + 1, "l": head.seq, "p": real["last_hash"], "h": head.hash, "u": real["url"],
+            "d": real["sha256"], "n": head.seq - seg["last_seq"]})  # fmt: skip
+        conn.execute(text("DELETE FROM ledger_events"))
+    v = gateway.client.get("/v1/audit/verify", headers=auditor).json()
+    assert v["ok"] is False and "signed trailer is not the range its record claims" in v["reason"], v
+
+
+def test_bad_dates_are_422_not_500(gateway):
+    admin = gateway.token("root", Role.ADMIN)
+    auditor = gateway.token("carol", Role.AUDITOR)
+    r = gateway.client.post(
+        "/v1/audit/archive", params={"before": "9999-12-31T23:59:59-01:00"}, headers=admin
+    )
+    assert r.status_code == 422
+    r = gateway.client.get("/v1/audit/export", params={"since": "0001-01-01T00:00:00+01:00"}, headers=auditor)
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/since"
+    r = gateway.client.get("/v1/audit/export", params={"request_id": "a\x00b"}, headers=auditor)
+    assert r.status_code == 422

@@ -213,12 +213,16 @@ def test_an_insider_who_drops_the_triggers_is_still_caught_by_verify(signed, set
     assert result.exit_code == 1 and "seq 3" in result.output
 
 
-def _drop_triggers(conn: Any, db: Database) -> None:
+def _drop_triggers(conn: Any, db: Database, all_of_them: bool = False) -> None:
+    """What an insider with DDL rights can do: the checks after it are the verifier's."""
     if db.is_sqlite:
-        for name in ("ledger_events_no_update", "ledger_events_no_delete"):
+        names = [r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))]
+        for name in names if all_of_them else ("ledger_events_no_update", "ledger_events_no_delete"):
             conn.execute(text(f"DROP TRIGGER {name}"))
     else:
-        conn.execute(text("DROP TRIGGER ledger_events_append_only ON ledger_events"))
+        tables = ("ledger_events", "ledger_checkpoints", "ledger_head") if all_of_them else ("ledger_events",)
+        for table in tables:
+            conn.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
 
 
 def _append_many(url: str, worker: int, n: int) -> None:
@@ -256,3 +260,82 @@ def test_outside_the_sandbox_a_signing_key_is_required(tmp_path):
     made = load_signer(None, tmp_path, sandbox=True)
     assert load_signer(None, tmp_path, sandbox=True).key_id == made.key_id  # kept, not made anew
     assert (tmp_path / "ledger-signing-key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def _recompute_from(db: Database, seq: int) -> None:
+    """The insider's rewrite: event `seq` changed, every hash after it recomputed, the head moved to match."""
+    with db.read() as s:
+        events = list(ledger.iter_events(s))
+    prev = None
+    with db.engine.begin() as conn:
+        for ev in events:
+            if ev["seq"] < seq:
+                prev = ev["hash"]
+                continue
+            if ev["seq"] == seq:
+                ev["data"] = {"rewritten": True}
+            ev["prev_hash"] = prev
+            ev["hash"] = event_hash(ev)
+            prev = ev["hash"]
+            conn.execute(text("UPDATE ledger_events SET data = :d, prev_hash = :p, hash = :h WHERE seq = :s"),
+                         {"d": orjson.dumps(ev["data"]).decode(), "p": f"tmp-{ev['seq']}", "h": ev["hash"],
+                          "s": ev["seq"]})  # fmt: skip
+        for ev in events:
+            if ev["seq"] >= seq:
+                conn.execute(text("UPDATE ledger_events SET prev_hash = :p WHERE seq = :s"),
+                             {"p": ev["prev_hash"], "s": ev["seq"]})  # fmt: skip
+        conn.execute(text("UPDATE ledger_head SET hash = :h WHERE id = 1"), {"h": prev})
+
+
+def _insider(db: Database) -> None:
+    with db.engine.begin() as conn:
+        _drop_triggers(conn, db, all_of_them=True)
+
+
+def test_removing_every_checkpoint_and_recomputing_the_chain_is_caught(export, signed):
+    db = signed.services.db
+    _insider(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger_checkpoints"))
+    _recompute_from(db, 3)
+    auditor = signed.token("erin", Role.AUDITOR)
+    v = signed.client.get("/v1/audit/verify", headers=auditor).json()
+    assert v["ok"] is False and "carry no signed checkpoint" in v["reason"], v
+
+
+def test_a_tail_cut_with_its_checkpoints_still_there_is_caught(export, signed):
+    lines, _ = export
+    db = signed.services.db
+    last_cp = _checkpoint_seqs(lines)[-1]
+    _insider(db)
+    with db.engine.begin() as conn:
+        keep = conn.execute(
+            text("SELECT seq, hash FROM ledger_events WHERE seq = :s"), {"s": last_cp - 3}
+        ).one()
+        conn.execute(text("DELETE FROM ledger_events WHERE seq > :s"), {"s": keep.seq})
+        conn.execute(
+            text("UPDATE ledger_head SET seq = :s, hash = :h WHERE id = 1"), {"s": keep.seq, "h": keep.hash}
+        )
+    auditor = signed.token("erin", Role.AUDITOR)
+    v = signed.client.get("/v1/audit/verify", headers=auditor).json()
+    assert v["ok"] is False and "signs an event that is gone" in v["reason"], v
+
+
+def test_the_head_only_moves_forward_and_truncate_is_refused(signed):
+    alice = signed.token("alice", groups=["payments"])
+    signed.submit(request(instance()), alice)
+    db = signed.services.db
+    with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text("UPDATE ledger_head SET seq = 1 WHERE id = 1"))
+    if not db.is_sqlite:  # SQLite has no TRUNCATE
+        for table in ("ledger_events", "ledger_checkpoints", "ledger_segments", "ledger_head"):
+            with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {table}"))
+
+
+def test_an_export_is_not_verified_without_the_key(export, tmp_path):
+    lines, _ = export
+    f = tmp_path / "export.jsonl"
+    f.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    result = CliRunner().invoke(cli, ["audit", "verify", "--file", str(f)])
+    assert result.exit_code == 2 and "--public-key is required" in result.output

@@ -4,6 +4,9 @@ the move: a segment ends where the next segment, or the events still in the data
 from __future__ import annotations
 
 import hashlib
+import itertools
+import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,7 +18,7 @@ from sqlmodel import Session
 from gateway.adapters.cloud.client import Cloud
 from gateway.adapters.store.db import Database
 from gateway.adapters.store.models import LedgerEvent, LedgerSegment
-from gateway.errors import InvalidRequest
+from gateway.errors import Conflict, InvalidRequest
 from gateway.ledger import ledger
 from gateway.ledger.chain import GENESIS, Verification, verify_items
 from gateway.ledger.checkpoints import ExportSigning, checkpoints, jsonl, parse_line
@@ -53,47 +56,60 @@ class Archiver:
 
     def archive(self, before: str, *, actor: str) -> dict[str, Any]:
         """Moves every event older than `before` (RFC 3339) that is still in the database into one segment. The
-        segment is written and read back before anything is deleted, and deleting and recording it is one
-        transaction: a failure anywhere leaves the events where they were."""
+        segment is streamed to a file, stored under a name of its own, and read back before anything is deleted;
+        deleting and recording it is one transaction that first checks nobody archived meanwhile. A failure
+        anywhere leaves the events where they were."""
         with self.db.read() as s:
             first_seq, prev = start(s)
-            last_seq = (
-                s.connection()
-                .execute(select(func.max(_EVENTS.c.seq)).where(_EVENTS.c.ts < before))
-                .scalar_one()
-            )
+            last_seq = s.connection().execute(
+                select(func.max(_EVENTS.c.seq)).where(_EVENTS.c.ts < before)
+            ).scalar_one()  # fmt: skip
             if last_seq is None or last_seq < first_seq:
                 return {"archived": 0, "segment": None}
-            body = b"".join(self._segment(s, first_seq, int(last_seq)))
-        digest = hashlib.sha256(body).hexdigest()
-        key = f"ledger/segments/{first_seq:012d}-{int(last_seq):012d}.jsonl"
-        s3 = self.cloud.client("s3", self.place.region)
-        self._ensure_bucket(s3)
-        s3.put_object(Bucket=self.place.bucket, Key=key, Body=body, ContentType="application/x-ndjson",
-                      ChecksumAlgorithm="SHA256")  # fmt: skip
-        stored = s3.get_object(Bucket=self.place.bucket, Key=key)["Body"].read()
-        if hashlib.sha256(stored).hexdigest() != digest:
+            last_seq = int(last_seq)
+            with tempfile.TemporaryFile() as fh:
+                signing = ExportSigning(
+                    self.signer, selection={"segment": [first_seq, last_seq]}, contiguous=True
+                )
+                digest = hashlib.sha256()
+                for chunk in self._segment(s, first_seq, last_seq, signing):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                fh.seek(0)
+                key = f"ledger/segments/{first_seq:012d}-{last_seq:012d}-{uuid.uuid4().hex[:12]}.jsonl"
+                s3 = self.cloud.client("s3", self.place.region)
+                self._ensure_bucket(s3)
+                s3.upload_fileobj(
+                    fh, self.place.bucket, key, ExtraArgs={"ContentType": "application/x-ndjson"}
+                )
+        stored = hashlib.sha256()
+        for chunk in s3.get_object(Bucket=self.place.bucket, Key=key)["Body"].iter_chunks(1 << 20):
+            stored.update(chunk)
+        url = f"s3://{self.place.bucket}/{key}"
+        if stored.hexdigest() != digest.hexdigest():
             raise InvalidRequest("the archived segment did not read back as written; nothing was deleted")
-        lines = [parse_line(x) for x in body.splitlines() if x.strip()]
-        trailer = lines[-1][1]
+        trailer = signing.last_trailer
         with self.db.unit_of_work() as s:
+            ledger.lock_head(s)
+            if start(s) != (first_seq, prev):
+                raise Conflict("another archive ran meanwhile; nothing was deleted (run it again)")
             s.connection().execute(insert(_SEGMENTS).values(
-                first_seq=first_seq, last_seq=int(last_seq), prev_hash=prev, last_hash=trailer["last_hash"],
-                url=f"s3://{self.place.bucket}/{key}", sha256=digest, events=trailer["events"],
-                created_at=ledger.now_rfc3339(),
+                first_seq=first_seq, last_seq=last_seq, prev_hash=prev, last_hash=trailer["last_hash"], url=url,
+                sha256=digest.hexdigest(), events=trailer["events"], created_at=ledger.now_rfc3339(),
             ))  # fmt: skip
             # The delete trigger lets exactly the events of a recorded segment go.
-            s.connection().execute(delete(_EVENTS).where(_EVENTS.c.seq <= int(last_seq)))
+            s.connection().execute(delete(_EVENTS).where(_EVENTS.c.seq <= last_seq))
             ledger.append(s, type="ledger.archived", actor=actor, data={
-                "first_seq": first_seq, "last_seq": int(last_seq), "events": trailer["events"],
-                "url": f"s3://{self.place.bucket}/{key}", "sha256": digest, "before": before,
+                "first_seq": first_seq, "last_seq": last_seq, "events": trailer["events"], "url": url,
+                "sha256": digest.hexdigest(), "before": before,
             })  # fmt: skip
-        return {"archived": trailer["events"], "segment": {"first_seq": first_seq, "last_seq": int(last_seq),
-                "url": f"s3://{self.place.bucket}/{key}", "sha256": digest}}  # fmt: skip
+        return {"archived": trailer["events"], "segment": {"first_seq": first_seq, "last_seq": last_seq,
+                "url": url, "sha256": digest.hexdigest()}}  # fmt: skip
 
-    def _segment(self, s: Session, first_seq: int, last_seq: int) -> Iterator[bytes]:
-        events = (e for e in ledger.iter_events(s, after_seq=first_seq - 1) if e["seq"] <= last_seq)
-        signing = ExportSigning(self.signer, selection={"segment": [first_seq, last_seq]}, contiguous=True)
+    def _segment(self, s: Session, first_seq: int, last_seq: int, signing: ExportSigning) -> Iterator[bytes]:
+        events = itertools.takewhile(
+            lambda e: e["seq"] <= last_seq, ledger.iter_events(s, after_seq=first_seq - 1)
+        )
         last = s.connection().execute(select(_EVENTS.c.hash).where(_EVENTS.c.seq == last_seq)).scalar_one()
         yield from jsonl(
             events, checkpoints(s, first_seq=first_seq, last_seq=last_seq), signing, (last_seq, last)

@@ -96,6 +96,7 @@ class ExportSigning:
         self._digest = hashlib.sha256()
         self._events = 0
         self._last_hash: str | None = None
+        self.last_trailer: dict[str, Any] = {}
 
     def start(self, first: dict[str, Any] | None) -> dict[str, Any]:
         self.header = {
@@ -114,12 +115,13 @@ class ExportSigning:
         self._last_hash = str(ev["hash"])
 
     def trailer(self, head: tuple[int, str]) -> dict[str, Any]:
-        return self.signer.sign({
+        self.last_trailer = self.signer.sign({
             "contiguous": self.contiguous, "first_seq": self.header.get("first_seq"),
             "prev_hash": self.header.get("prev_hash"), "filter": self.selection, "events": self._events,
             "events_digest": self._digest.hexdigest(), "last_hash": self._last_hash,
             "head_seq": head[0], "head_hash": head[1], "exported_at": now_rfc3339(),
         })  # fmt: skip
+        return self.last_trailer
 
 
 def jsonl(

@@ -52,6 +52,12 @@ _APPEND_PG = text(
 )
 
 
+def lock_head(session: Session) -> None:
+    """Holds the head row (and so every appender) until the caller commits."""
+    conn = session.connection()
+    conn.execute(_HEAD_ROW.get(conn.dialect.name, _HEAD_ROW["postgresql"]))
+
+
 def append(
     session: Session, *, type: str, actor: str, data: dict[str, Any], request_id: str | None = None
 ) -> dict[str, Any]:

@@ -62,11 +62,16 @@ def _triggers(dialect: str) -> list[str]:
         return [
             f"""CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger AS $$
             BEGIN
-              IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'ledger_events' AND {archived.format(seq="OLD.seq")} THEN
-                RETURN OLD;
+              -- Nested: PL/pgSQL may evaluate both sides of an AND, and a TRUNCATE has no OLD row.
+              IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'ledger_events' THEN
+                IF {archived.format(seq="OLD.seq")} THEN
+                  RETURN OLD;
+                END IF;
               END IF;
-              IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'ledger_head' AND NEW.seq > OLD.seq THEN
-                RETURN NEW;
+              IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'ledger_head' THEN
+                IF NEW.seq > OLD.seq THEN
+                  RETURN NEW;
+                END IF;
               END IF;
               RAISE EXCEPTION '{_MESSAGE}: % on % refused', TG_OP, TG_TABLE_NAME;
             END $$ LANGUAGE plpgsql""",
