@@ -80,3 +80,27 @@ def request(
 def expensive(n: int = 4, env: str = "dev") -> dict[str, Any]:
     """About 640 USD a month: above the finance threshold (500), within the payments budget."""
     return request(*[instance(f"worker-{i}", "m5.xlarge") for i in range(n)], env=env)
+
+
+def database(name: str = "ledger") -> dict[str, Any]:
+    props = {
+        "engine": "postgres", "engine_version": "16.3", "instance_class": "db.t3.micro", "allocated_storage": 20,
+        "storage_type": "gp3", "storage_encrypted": True, "username": "app", "manage_master_user_password": True,
+        "publicly_accessible": False, "backup_retention_period": 7, "deletion_protection": False,
+        "skip_final_snapshot": True, "tags": dict(TAGS),
+    }  # fmt: skip
+    return {
+        "action": "create",
+        "type": "aws_db_instance",
+        "name": name,
+        "region": "eu-west-1",
+        "properties": props,
+    }
+
+
+def change(rtype: str, name: str, rid: str, action: str, **props: object) -> dict[str, Any]:
+    """An update or delete of a resource the gateway manages."""
+    body = {"action": action, "type": rtype, "name": name, "id": rid}
+    if props:
+        body["properties"] = props
+    return body

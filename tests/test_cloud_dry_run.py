@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import boto3
 
-from tests.factories import bucket, instance, request, security_group
-from tests.test_iam_policy import database
+from tests.factories import bucket, database, instance, request, security_group
 
 
 def _ec2(sandbox_url):

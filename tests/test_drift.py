@@ -18,7 +18,7 @@ from gateway.adapters.store import repositories as repo
 from gateway.client import GatewayClient
 from gateway.domain.drift import differences, normalise_rules
 from gateway.domain.identity import Role
-from tests.factories import TAGS, bucket, instance, request, security_group
+from tests.factories import bucket, database, instance, request, security_group
 
 SSH = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 
@@ -46,22 +46,6 @@ def _rows(gateway, auditor) -> dict[str, dict[str, Any]]:
 
 def _by_address(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {i["address"]: i for i in items}
-
-
-def database(name: str = "ledger") -> dict[str, Any]:
-    props = {
-        "engine": "postgres", "engine_version": "16.3", "instance_class": "db.t3.micro", "allocated_storage": 20,
-        "storage_type": "gp3", "storage_encrypted": True, "username": "app", "manage_master_user_password": True,
-        "publicly_accessible": False, "backup_retention_period": 7, "deletion_protection": False,
-        "skip_final_snapshot": True, "tags": dict(TAGS),
-    }  # fmt: skip
-    return {
-        "action": "create",
-        "type": "aws_db_instance",
-        "name": name,
-        "region": "eu-west-1",
-        "properties": props,
-    }
 
 
 def test_drift_is_found_recorded_once_and_resolved(gateway, alice, auditor, sandbox_url):

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.factories import TAGS, bucket, instance, request, security_group
-from tests.test_iam_policy import _change, database
+from tests.factories import TAGS, bucket, database, instance, request, security_group
+from tests.factories import change as _change
 
 
 def _client(sandbox_url: str, service: str) -> Any:

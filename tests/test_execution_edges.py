@@ -17,9 +17,9 @@ from gateway.pipeline.journal import Journal, LostClaim
 from gateway.settings import Settings
 from tests.clock import ManualClock
 from tests.conftest import Gateway
-from tests.factories import TAGS, bucket, instance, request, security_group
+from tests.factories import TAGS, bucket, database, instance, request, security_group
+from tests.factories import change as _change
 from tests.test_execution_queue import Refuse
-from tests.test_iam_policy import _change, database
 
 
 def _client(sandbox_url: str, service: str, region: str = "eu-west-1") -> Any:

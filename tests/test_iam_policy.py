@@ -8,30 +8,8 @@ from typer.testing import CliRunner
 
 from gateway.adapters.cloud.iam import action_for, allowed_actions
 from gateway.cli import app as cli
-from tests.factories import TAGS, bucket, instance, request, security_group
-
-
-def database(name: str = "ledger") -> dict:
-    props = {
-        "engine": "postgres", "engine_version": "16.3", "instance_class": "db.t3.micro", "allocated_storage": 20,
-        "storage_type": "gp3", "storage_encrypted": True, "username": "app", "manage_master_user_password": True,
-        "publicly_accessible": False, "backup_retention_period": 7, "deletion_protection": False,
-        "skip_final_snapshot": True, "tags": dict(TAGS),
-    }  # fmt: skip
-    return {
-        "action": "create",
-        "type": "aws_db_instance",
-        "name": name,
-        "region": "eu-west-1",
-        "properties": props,
-    }
-
-
-def _change(rtype: str, name: str, rid: str, action: str, **props: object) -> dict:
-    body = {"action": action, "type": rtype, "name": name, "id": rid}
-    if props:
-        body["properties"] = props
-    return body
+from tests.factories import TAGS, bucket, database, instance, request, security_group
+from tests.factories import change as _change
 
 
 def test_the_printed_policy_allows_every_call_the_drivers_made(gateway, alice, auditor):
