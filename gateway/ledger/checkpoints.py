@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from gateway.adapters.store.db import Database
@@ -67,10 +67,6 @@ def checkpoints(s: Session, *, first_seq: int = 1, last_seq: int | None = None) 
     if last_seq is not None:
         stmt = stmt.where(_CHECKPOINTS.c.seq <= last_seq)
     return {int(r.seq): dict(r._mapping) for r in s.connection().execute(stmt)}
-
-
-def checkpoint_count(s: Session) -> int:
-    return int(s.connection().execute(select(func.count()).select_from(_CHECKPOINTS)).scalar_one())
 
 
 def items(
