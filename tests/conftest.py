@@ -129,7 +129,7 @@ def cli(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Any:
     from typer.testing import CliRunner
 
     from gateway import cli as cli_module
-    from gateway import cli_exemptions
+    from gateway import cli_drift, cli_exemptions
     from gateway.client import GatewayClient
 
     class InProcess(GatewayClient):
@@ -146,6 +146,7 @@ def cli(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setattr(cli_module, "GatewayClient", InProcess)
     monkeypatch.setattr(cli_exemptions, "GatewayClient", InProcess)
+    monkeypatch.setattr(cli_drift, "GatewayClient", InProcess)
     monkeypatch.setenv("GATEWAY_DATABASE_URL", gateway.services.db.url)
     monkeypatch.setenv("COLUMNS", "250")  # rich tables unwrapped, so outputs can be searched
     runner = CliRunner()

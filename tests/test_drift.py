@@ -7,15 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-import typer
 from botocore.exceptions import ClientError
-from typer.testing import CliRunner
 
-from gateway import cli_drift
 from gateway.adapters.cloud import aws_s3_bucket
 from gateway.adapters.cloud.iam import action_for, allowed_actions, policy_document
 from gateway.adapters.store import repositories as repo
-from gateway.client import GatewayClient
 from gateway.domain.drift import differences, normalise_rules
 from gateway.domain.identity import Role
 from tests.factories import bucket, database, instance, request, security_group
@@ -215,53 +211,22 @@ def test_only_admins_and_auditors_run_drift_checks_and_a_team_can_be_chosen(gate
     assert _drift(gateway, admin, team="payments")["checked"] == 1
 
 
-@pytest.fixture
-def govgate_drift(gateway, monkeypatch):
-    """`govgate drift` as the gateway's CLI registers it, its client talking to the test app."""
-
-    class InProcess(GatewayClient):
-        def __init__(self, url: str, token: str | None, **_: object) -> None:
-            self._http = gateway.client
-            self._token = token
-
-        def call(self, method: str, path: str, **kw: Any) -> Any:
-            kw["headers"] = {**kw.get("headers", {}), "Authorization": f"Bearer {self._token}"}
-            return super().call(method, path, **kw)
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(cli_drift, "GatewayClient", InProcess)
-    monkeypatch.setenv("COLUMNS", "250")
-    app = typer.Typer()
-    app.command("drift")(cli_drift.drift)
-    app.command("noop", hidden=True)(lambda: None)  # two commands, so `drift` is invoked by name
-
-    def run(*args: str, token: dict[str, str]) -> Any:
-        monkeypatch.setenv("GATEWAY_TOKEN", token["Authorization"].split()[1])
-        return CliRunner().invoke(app, ["drift", *args])
-
-    return run
-
-
-def test_govgate_drift_prints_differences_and_exits_1_on_drift(
-    gateway, alice, auditor, sandbox_url, govgate_drift
-):
+def test_govgate_drift_prints_differences_and_exits_1_on_drift(gateway, alice, auditor, sandbox_url, cli):
     sg = gateway.submit(request(security_group("web")), alice).json()["outputs"]["aws_security_group.web"][
         "id"
     ]
 
-    clean = govgate_drift(token=auditor)
+    clean = cli("drift", token=auditor)
     assert clean.exit_code == 0, clean.output
     assert "1 resource(s) checked in the sandbox cloud: 0 drifted, 0 missing, 1 unchanged" in clean.output
 
     _client(sandbox_url, "ec2").authorize_security_group_ingress(GroupId=sg, IpPermissions=[SSH])
-    found = govgate_drift("--team", "payments", token=auditor)
+    found = cli("drift", "--team", "payments", token=auditor)
     assert found.exit_code == 1, found.output
     assert sg in found.output and "aws_security_group.web" in found.output and "ingress" in found.output
     assert '"from_port": 22' in found.output and "1 drifted" in found.output
 
-    denied = govgate_drift(token=alice)
+    denied = cli("drift", token=alice)
     assert denied.exit_code == 1 and "cannot run a drift check" in denied.output
 
 
